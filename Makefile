@@ -1,0 +1,55 @@
+# Two commands: `make book` and `make test`. Each bootstraps .venv on first use,
+# installs the project with the extras it needs (only when pyproject.toml changed),
+# then runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export EOS_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: book test lint format clean benchmarks help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make book   - execute and render the Jupyter Book into _build/html (EOS_PROFILE=quick by default)"
+	@echo "make test   - unit tests + every notebook under nbval (EOS_PROFILE=smoke)"
+	@echo "make lint   - ruff check"
+	@echo "make benchmarks - run the speed benchmarks in benchmarks/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files make the install idempotent: a second run installs nothing.
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[$*]"
+	@touch $@
+
+book: $(VENV)/.installed-book
+	@EOS_PROFILE=$${EOS_PROFILE:-quick}; export EOS_PROFILE; \
+	echo "Building the book with EOS_PROFILE=$$EOS_PROFILE (EOS_DATA_DIR=$${EOS_DATA_DIR:-default cache})"; \
+	start=$$(date +%s); \
+	$(BIN)/jupyter-book build . --all -n --keep-going || exit 1; \
+	echo "Book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
+
+test: $(VENV)/.installed-test
+	EOS_PROFILE=smoke EOS_RESULTS_DIR=$${EOS_RESULTS_DIR:-$(CURDIR)/_build/test-results} \
+	EOS_FIGURE_DIR=$${EOS_FIGURE_DIR:-$(CURDIR)/_build/test-figures} \
+	$(BIN)/python -m pytest tests book --nbval-lax -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check eos tests benchmarks
+	$(BIN)/ruff format --check eos tests benchmarks
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format eos tests benchmarks
+	$(BIN)/ruff check --fix eos tests benchmarks
+
+benchmarks: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/curvature.py
+	$(BIN)/python benchmarks/tracking.py
+
+clean:
+	rm -rf _build figures
