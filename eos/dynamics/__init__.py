@@ -1,0 +1,39 @@
+"""The dynamics engine: gradient descent to instability, gradient flow, the constrained
+trajectory (eq. (2)), the predicted dynamics (eq. (5)-(6), App. C) and their generalisation
+(App. F, eq. (11)), tracked together by :func:`track` (App. D.3, Fig. 4).
+"""
+
+from eos.dynamics.constrained import Projection, constrained_step, linearised_projection, project
+from eos.dynamics.flow import flow_interval
+from eos.dynamics.gd import DivergenceError, gd_step
+from eos.dynamics.instability import InstabilityResult, to_instability
+from eos.dynamics.predicted import (
+    Frame,
+    frame,
+    generalized_x_next,
+    predicted_step,
+    propagate_follower,
+    theorem1,
+)
+from eos.dynamics.tracking import STOP_REASONS, Trajectory, track
+
+__all__ = [
+    "STOP_REASONS",
+    "DivergenceError",
+    "Frame",
+    "InstabilityResult",
+    "Projection",
+    "Trajectory",
+    "constrained_step",
+    "flow_interval",
+    "frame",
+    "gd_step",
+    "generalized_x_next",
+    "linearised_projection",
+    "predicted_step",
+    "project",
+    "propagate_follower",
+    "theorem1",
+    "to_instability",
+    "track",
+]

@@ -1,0 +1,324 @@
+"""How well the predictions agree with gradient descent (Sec. 6, Fig. 4, App. G; Sec. 8.2).
+
+Pure numpy functions on the arrays of a trajectory (``Trajectory.arrays``, keys such as
+``gd/loss``, ``gd/sharpness``, ``gd/x``, ``gd/y``, ``gd/distance``, ``theorem1/loss``,
+``theorem1/sharpness``, ``theorem1/deviation``, ``constrained/delta``, ``constrained/alpha``,
+``flow/distance``). They produce the numbers of the architectures and coupling chapters' tables:
+
+- :func:`two_step_average` -- the paper plots sharpness as two-step averages (the period-2
+  component :math:`(\\nabla S\\cdot u)\\hat x_t` of Theorem 1 cancels);
+- :func:`relative_error_summary` -- median and worst relative error of a prediction;
+- :func:`count_cycles` -- complete self-stabilization cycles (the four stages of Sec. 4.1);
+- :func:`approaches_fixed_point` -- whether :math:`(|x_t|, y_t) \\to (\\delta_t, 0)` (Sec. 4.2, Sec. 6);
+- :func:`agreement_table` -- all of the above for one run;
+- :func:`period_two_regularity` -- how period-2 a signal is in a sliding window (Sec. 8.2: the
+  dynamics become irregular once several eigenvalues are unstable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "agreement_table",
+    "approaches_fixed_point",
+    "count_cycles",
+    "format_table",
+    "period_two_regularity",
+    "relative_error_summary",
+    "two_step_average",
+]
+
+
+def _1d(name: str, a: Any) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a one-dimensional array, got shape {arr.shape}")
+    return arr
+
+
+def _broadcast(name: str, a: Any, n: int) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have length {n}, got shape {arr.shape}")
+    return arr
+
+
+def two_step_average(a: Any) -> np.ndarray:
+    """:math:`(a_t + a_{t+1})/2` for :math:`t = 0, \\dots, n-2` (length ``n - 1``).
+
+    Removes a period-2 component :math:`c(-1)^t` exactly and averages a slowly varying signal to
+    second order; entry ``t`` belongs to the half-step :math:`t + 1/2`.
+    """
+    arr = _1d("a", a)
+    if arr.size < 2:
+        raise ValueError(f"two_step_average needs at least 2 values, got {arr.size}")
+    return 0.5 * (arr[:-1] + arr[1:])
+
+
+def relative_error_summary(pred: Any, true: Any, *, scale: Any = None) -> dict[str, float]:
+    """Median and worst of :math:`|\\text{pred}_t - \\text{true}_t| / |\\text{scale}_t|` (default scale = true).
+
+    Returns ``median``, ``worst``, ``n`` (finite pairs used) and ``n_nonfinite`` (pairs where
+    either value, or the error, is not finite: a diverged prediction shows up here instead of
+    disappearing). A zero scale gives an infinite error.
+    """
+    p = _1d("pred", pred)
+    t = _1d("true", true)
+    if p.shape != t.shape:
+        raise ValueError(f"pred and true must have the same length, got {p.size} and {t.size}")
+    s = np.abs(t) if scale is None else np.abs(_broadcast("scale", scale, t.size))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.abs(p - t) / s
+    err = np.where((np.abs(p - t) == 0) & (s == 0), 0.0, err)
+    fin = np.isfinite(err) & np.isfinite(p) & np.isfinite(t)
+    used = err[fin]
+    return {
+        "median": float(np.median(used)) if used.size else float("nan"),
+        "worst": float(np.max(used)) if used.size else float("nan"),
+        "n": int(used.size),
+        "n_nonfinite": int(err.size - used.size),
+    }
+
+
+# Quadrants of the (|x| - delta, y) plane in the order the orbit of eq. (4) visits them
+# (Sec. 4.1): blowup (|x| < delta, y > 0) -> self-stabilization (|x| > delta, y > 0) ->
+# (|x| > delta, y < 0) -> return to stability (|x| < delta, y < 0) -> ...
+_ORDER = {(-1, 1): 0, (1, 1): 1, (1, -1): 2, (-1, -1): 3}
+
+
+def count_cycles(x: Any, y: Any, delta: Any, *, x_band: float = 0.1, y_band: float = 0.0) -> int:
+    """Number of complete self-stabilization cycles of :math:`(|x_t|, y_t)` around :math:`(\\delta_t, 0)`.
+
+    The orbits of eq. (4) turn around the fixed point :math:`(\\delta, 0)` visiting, in order,
+    the quadrants :math:`(|x|<\\delta, y>0)` (progressive sharpening / blowup),
+    :math:`(|x|>\\delta, y>0)`, :math:`(|x|>\\delta, y<0)` (self-stabilization) and
+    :math:`(|x|<\\delta, y<0)` (return to stability). A point is assigned a quadrant only when
+    :math:`||x|/\\delta - 1| >` ``x_band`` and :math:`|y| >` ``y_band`` (hysteresis, so the
+    period-2 jitter and tiny oscillations near the fixed point do not count); a cycle is counted
+    each time the sequence of visited quadrants has gone once around in that order. Turning the
+    other way, or jumping back and forth, never counts. ``delta`` may be a scalar or an array
+    (:math:`\\delta_t`); ``x`` may be signed (its absolute value is used).
+    """
+    ax = np.abs(_1d("x", x))
+    yy = _1d("y", y)
+    if yy.size != ax.size:
+        raise ValueError(f"x and y must have the same length, got {ax.size} and {yy.size}")
+    d = _broadcast("delta", delta, ax.size)
+    if np.any(~(d > 0)):
+        raise ValueError("delta must be positive")
+    if x_band < 0 or y_band < 0:
+        raise ValueError(f"x_band and y_band must be non-negative, got {x_band}, {y_band}")
+    rel = ax / d - 1.0
+    sx = np.where(rel > x_band, 1, np.where(rel < -x_band, -1, 0))
+    sy = np.where(yy > y_band, 1, np.where(yy < -y_band, -1, 0))
+    state = None  # current quadrant index
+    advanced = 0  # quarter turns completed since the start
+    for a, b in zip(sx, sy):
+        if a == 0 or b == 0:
+            continue
+        q = _ORDER[(a, b)]
+        if state is None:
+            state = q
+            continue
+        if q == (state + 1) % 4:
+            advanced += 1
+            state = q
+        elif q == (state - 1) % 4:
+            advanced -= 1
+            state = q
+        elif q != state:  # jumped across the fixed point: no consistent turn
+            state = q
+    return max(advanced, 0) // 4
+
+
+def approaches_fixed_point(
+    abs_x: Any,
+    y: Any,
+    delta: Any,
+    alpha: Any,
+    *,
+    tail: float = 0.1,
+    tol: float = 0.1,
+) -> tuple[bool, float]:
+    """Whether :math:`(|x_t|, y_t)` ends near the fixed point :math:`(\\delta_t, 0)` of eq. (4) (Sec. 4.2, Sec. 6).
+
+    Distance, relative to :math:`\\delta_t`, in the coordinates in which the linearised orbits of
+    eq. (4) are circles: :math:`r_t = \\sqrt{(|x_t|/\\delta_t - 1)^2 + y_t^2/(2\\alpha_t)}`
+    (near the fixed point :math:`|X|/\\delta - 1 = a\\cos\\omega t`, :math:`Y = -\\sqrt{2\\alpha}\\,a\\sin\\omega t`
+    with :math:`\\omega = \\sqrt{2\\alpha}`). The *final distance* is the median of
+    :math:`r_t` over the last ``tail`` fraction of the run (at least 2 points) and the run
+    approaches the fixed point when it is at most ``tol``. Returns ``(approaches, final_distance)``.
+    """
+    ax = np.abs(_1d("abs_x", abs_x))
+    yy = _1d("y", y)
+    if yy.size != ax.size:
+        raise ValueError(f"abs_x and y must have the same length, got {ax.size} and {yy.size}")
+    d = _broadcast("delta", delta, ax.size)
+    al = _broadcast("alpha", alpha, ax.size)
+    if not 0 < tail <= 1:
+        raise ValueError(f"tail must be in (0, 1], got {tail}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.sqrt((ax / d - 1.0) ** 2 + yy**2 / (2.0 * al))
+    k = max(2, int(np.ceil(tail * r.size)))
+    final = float(np.median(r[-k:]))
+    return bool(np.isfinite(final) and final <= tol), final
+
+
+def _first(arrays: Mapping[str, Any], *keys: str) -> np.ndarray | None:
+    for k in keys:
+        if k in arrays:
+            return np.asarray(arrays[k], dtype=np.float64).ravel()
+    return None
+
+
+def _aligned(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if a.size != b.size:
+        raise ValueError(f"series to compare have different lengths {a.size} and {b.size}")
+    return a, b
+
+
+def agreement_table(
+    traj_arrays: Mapping[str, Any],
+    lr: float,
+    *,
+    predictions: tuple[str, ...] = ("theorem1", "generalized", "predicted"),
+    x_band: float = 0.1,
+    fixed_point_tail: float = 0.1,
+    fixed_point_tol: float = 0.1,
+) -> dict[str, Any]:
+    """One run's agreement metrics (one row of the architectures/coupling chapters' tables).
+
+    ``traj_arrays`` is a ``Trajectory.arrays`` dict. For every prefix in ``predictions`` that has
+    ``<prefix>/loss`` (``/sharpness``): the relative error against ``gd/loss`` (``gd/sharpness``)
+    as ``<prefix>_loss_median``/``_worst`` (and the same for sharpness, compared as
+    :func:`two_step_average` of both, relative to :math:`2/\\eta`). Further entries when the keys
+    exist:
+
+    - ``deviation_ratio_median``/``_final``: :math:`\\|\\theta_t - \\theta^\\dagger_t\\|` (``gd/distance``)
+      over the predicted :math:`\\|\\hat v_t\\|` (``theorem1/deviation``, else ``predicted/deviation``);
+    - ``cycles``: :func:`count_cycles` of ``gd/x``, ``gd/y`` around ``constrained/delta``;
+    - ``gf_gap_final``: ``flow/distance`` at the end and ``gf_gap_over_deviation`` =
+      ``flow/distance[-1] / gd/distance[-1]`` (gradient flow drifts away, the constrained
+      trajectory stays close: Fig. 4);
+    - ``fixed_point_approached``/``fixed_point_distance``: :func:`approaches_fixed_point` of
+      ``gd/x``, ``gd/y`` with ``constrained/delta`` and ``constrained/alpha``.
+
+    Raises ``ValueError`` when ``gd/loss`` or ``gd/sharpness`` is missing.
+    """
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    gd_loss = _first(traj_arrays, "gd/loss")
+    gd_sharp = _first(traj_arrays, "gd/sharpness")
+    if gd_loss is None or gd_sharp is None:
+        raise ValueError(
+            "agreement_table needs 'gd/loss' and 'gd/sharpness' in the trajectory arrays; got "
+            f"{sorted(traj_arrays)}"
+        )
+    row: dict[str, Any] = {"steps": int(gd_loss.size)}
+    for prefix in predictions:
+        p_loss = _first(traj_arrays, f"{prefix}/loss")
+        if p_loss is not None:
+            s = relative_error_summary(*_aligned(p_loss, gd_loss))
+            row[f"{prefix}_loss_median"] = s["median"]
+            row[f"{prefix}_loss_worst"] = s["worst"]
+        p_sharp = _first(traj_arrays, f"{prefix}/sharpness")
+        if p_sharp is not None:
+            a, b = _aligned(p_sharp, gd_sharp)
+            s = relative_error_summary(two_step_average(a), two_step_average(b), scale=2.0 / lr)
+            row[f"{prefix}_sharpness_median"] = s["median"]
+            row[f"{prefix}_sharpness_worst"] = s["worst"]
+    dist = _first(traj_arrays, "gd/distance")
+    dev = _first(traj_arrays, "theorem1/deviation", "predicted/deviation")
+    if dist is not None and dev is not None:
+        a, b = _aligned(dist, dev)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = a / b
+        fin = ratio[np.isfinite(ratio)]
+        row["deviation_ratio_median"] = float(np.median(fin)) if fin.size else float("nan")
+        row["deviation_ratio_final"] = float(ratio[-1])
+    x = _first(traj_arrays, "gd/x")
+    y = _first(traj_arrays, "gd/y")
+    delta = _first(traj_arrays, "constrained/delta")
+    alpha = _first(traj_arrays, "constrained/alpha")
+    if x is not None and y is not None and delta is not None:
+        row["cycles"] = count_cycles(x, y, delta, x_band=x_band)
+        if alpha is not None:
+            ok, r = approaches_fixed_point(
+                x, y, delta, alpha, tail=fixed_point_tail, tol=fixed_point_tol
+            )
+            row["fixed_point_approached"] = ok
+            row["fixed_point_distance"] = r
+    flow = _first(traj_arrays, "flow/distance")
+    if flow is not None:
+        row["gf_gap_final"] = float(flow[-1])
+        if dist is not None:
+            row["gf_gap_over_deviation"] = (
+                float(flow[-1] / dist[-1]) if dist[-1] != 0 else float("inf")
+            )
+    return row
+
+
+def format_table(rows: Mapping[str, Mapping[str, Any]], digits: int = 3) -> str:
+    """A Markdown table with one line per run (``{run name: agreement_table(...)}``)."""
+    if not rows:
+        raise ValueError("rows is empty")
+    cols: list[str] = []
+    for r in rows.values():
+        cols.extend(c for c in r if c not in cols)
+
+    def fmt(v: Any) -> str:
+        if v is None:
+            return "—"
+        if isinstance(v, (bool, np.bool_)):
+            return "yes" if v else "no"
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        return f"{float(v):.{digits}g}"
+
+    lines = ["| run | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(fmt(r.get(c)) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def period_two_regularity(series: Any, window: int) -> np.ndarray:
+    """Sliding-window share of a signal's fluctuation that is a clean period-2 oscillation (Sec. 8.2).
+
+    In each window :math:`[i, i + w)` the signal is fitted by least squares twice: by a trend
+    :math:`c_0 + c_1 t` alone, and by the trend plus an alternating term with linearly varying
+    amplitude :math:`(-1)^t (a_0 + a_1 t)`. The value is
+    :math:`1 - \\mathrm{RSS}_{\\text{full}} / \\mathrm{RSS}_{\\text{trend}}`, the fraction of the
+    detrended variance explained by the period-2 component: close to 1 for edge-of-stability
+    oscillations around a slowly moving mean (one unstable eigenvalue), small for irregular
+    signals (about :math:`2/w` for white noise), NaN where the window is a pure linear trend.
+    Returns an array of length ``len(series) - window + 1``; entry ``i`` is the window starting at ``i``.
+    """
+    s = _1d("series", series)
+    if int(window) != window or window < 6:
+        raise ValueError(f"window must be an integer >= 6, got {window}")
+    window = int(window)
+    if s.size < window:
+        raise ValueError(f"series (length {s.size}) is shorter than the window ({window})")
+    t = np.arange(window, dtype=np.float64)
+    t = (t - t.mean()) / window
+    alt = (-1.0) ** np.arange(window)
+    trend = np.stack([np.ones(window), t], axis=1)
+    full = np.concatenate([trend, np.stack([alt, alt * t], axis=1)], axis=1)
+    # Residual-maker matrices (the design is the same in every window).
+    Mt = np.eye(window) - trend @ np.linalg.pinv(trend)
+    Mf = np.eye(window) - full @ np.linalg.pinv(full)
+    windows = np.lib.stride_tricks.sliding_window_view(s, window)
+    rt = windows @ Mt  # Mt, Mf are symmetric
+    rf = windows @ Mf
+    rss_t = np.einsum("ij,ij->i", rt, rt)
+    rss_f = np.einsum("ij,ij->i", rf, rf)
+    tiny = 1e-24 * np.maximum(np.einsum("ij,ij->i", windows, windows), np.finfo(np.float64).tiny)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 1.0 - rss_f / rss_t
+    return np.where(rss_t > tiny, out, np.nan)

@@ -1,0 +1,501 @@
+"""The quantities of App. E that check the assumptions of Sec. 5 along the constrained trajectory.
+
+App. E plots eight quantities per run, evaluated at :math:`\\theta^\\dagger_t` with
+:math:`u_t`, :math:`\\nabla L_t`, :math:`\\nabla S_t = \\nabla^3 L_t(u_t, u_t)` (Lemma 2),
+:math:`\\nabla S_t^\\perp = P_{u_t}^\\perp \\nabla S_t` and the predicted displacement
+:math:`\\hat v_t` (Definitions 3-6). :func:`assumption_quantities` returns them (keys below), and
+:func:`summarize` turns their history into the verdicts of the coupling chapter's table.
+
+=============================== ======================================================= ====================
+key                             quantity                                                checks
+=============================== ======================================================= ====================
+``alpha``                       :math:`\\alpha_t = -\\nabla L_t\\cdot\\nabla S_t`            Assumption 1: > 0
+``epsilon``                     :math:`\\epsilon_t = \\eta\\sqrt{\\alpha_t}`                  Definition 6: small
+``a4_alignment``                :math:`\\alpha_t / (\\|\\nabla L_t\\|\\|\\nabla S_t^\\perp\\|)`   Assumption 4: Θ(1)
+``a4_grad_sharpness_over_rho3`` :math:`\\|\\nabla S_t^\\perp\\| / \\rho_3`                   Assumption 4: Θ(1)
+``rho3``, ``rho4``              :math:`\\|\\nabla^3 L\\|_{op}`, :math:`\\|\\nabla^4 L\\|_{op}`     (Assumption 3)
+``a3_ratio``                    :math:`\\rho_4 / (\\eta\\rho_3^2)`                           Assumption 3: O(1)
+``a5_third_perp``               :math:`\\sup_{v,w\\perp u}\\|\\nabla^3L_t(v,w)\\|/(\\rho_3\\|v\\|\\|w\\|)` Assumption 5: O(ε)
+``a5_hessian_displacement``     :math:`|\\hat v^{\\perp\\top}\\nabla^2L_t\\hat v^\\perp| / (\\|\\nabla^2L_t\\|\\|\\hat v^\\perp\\|^2)` Assumption 5: O(ε)
+``a5_lambda_min``               :math:`|\\lambda_{\\min}(\\nabla^2L_t)|/\\|\\nabla^2L_t\\|_2`         Assumption 5: O(ε)
+=============================== ======================================================= ====================
+
+Assumption 2 (eigengap) is enforced by the runs themselves (stop when :math:`\\lambda_2 = 1.9/\\eta`,
+App. D.3) and is not recomputed here.
+
+Local proxies. The paper's :math:`\\rho_3` and :math:`\\rho_4` (Assumption 3) are suprema over all
+:math:`\\theta` (in fact over a neighbourhood of :math:`\\theta^\\dagger`, footnote 5) of
+:math:`\\|\\nabla^3 L(\\theta)\\|_{op}` and of the Lipschitz constant of :math:`\\nabla^3 L`. Here
+they are the *local* operator norms :math:`\\|\\nabla^3 L(\\theta)\\|_{op}` and
+:math:`\\|\\nabla^4 L(\\theta)\\|_{op}` at the point of evaluation, estimated by power iteration
+(App. E plots these local values as well). For a symmetric tensor :math:`T` of order :math:`k`,
+:math:`\\|T\\|_{op} = \\sup_{\\|v\\|=1} \\|T(v,\\dots,v)\\|` (Banach), so every iterate's
+:math:`\\|T(v,\\dots,v)\\|` is a lower bound and the estimate is the largest one met.
+Likewise :math:`\\lambda_{\\min}` comes from a capped run of :func:`eos.curvature.bottom_eigenpairs_matvec`
+(thick-restart Lanczos; Ritz values lie inside the spectrum, so :math:`|\\lambda_{\\min}|` is, if anything, underestimated when :math:`\\lambda_{\\min}<0`).
+Warm starts (``warm``) make repeated calls along a trajectory converge over successive calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eos import curvature
+from eos.objective import derivative
+
+__all__ = [
+    "ASSUMPTION_KEYS",
+    "assumption_quantities",
+    "format_summary",
+    "initial_warm",
+    "summarize",
+]
+
+#: Keys of :func:`assumption_quantities` in the order of App. E's eight plots (rho3/rho4 added).
+ASSUMPTION_KEYS: tuple[str, ...] = (
+    "alpha",
+    "epsilon",
+    "a4_alignment",
+    "a4_grad_sharpness_over_rho3",
+    "rho3",
+    "rho4",
+    "a3_ratio",
+    "a5_third_perp",
+    "a5_hessian_displacement",
+    "a5_lambda_min",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Derivative access: an eos.objective.Objective (value, D, hvp) or a plain scalar function.
+# --------------------------------------------------------------------------------------------
+def _derivative_ops(objective: Any) -> tuple[Callable, Callable, Callable]:
+    """(value, D, hvp) for an Objective-like object or a scalar JAX function of a flat vector.
+
+    ``D(p, order, *vs)`` contracts the order-th derivative with ``vs``; with ``order - 1``
+    vectors the result has one free index (a vector), with ``order`` vectors it is a scalar.
+    """
+    if hasattr(objective, "D") and hasattr(objective, "value") and hasattr(objective, "hvp"):
+        return objective.value, objective.D, objective.hvp
+    if callable(objective):
+        f = objective
+
+        def D(p, order, *vs):
+            return derivative(f, p, order, *vs)
+
+        return f, D, lambda p, v: derivative(f, p, 2, v)
+    raise ValueError(
+        "objective must be an eos.objective.Objective (with value, D and hvp) or a scalar JAX "
+        f"function of a flat parameter vector, got {type(objective).__name__}"
+    )
+
+
+def _normalize(v: jax.Array, fallback: jax.Array) -> jax.Array:
+    n = jnp.linalg.norm(v)
+    ok = n > jnp.finfo(v.dtype).tiny * 1e8
+    safe = jnp.where(ok, n, 1.0)
+    return jnp.where(ok, v / safe, fallback)
+
+
+def _fallback_vector(d: int, dtype: Any, seed: int) -> jax.Array:
+    v = jax.random.normal(jax.random.PRNGKey(seed), (d,), dtype=dtype)
+    return v / jnp.linalg.norm(v)
+
+
+_SHIFT = 0.1
+#: lambda_min stops at residual <= max(rtol |lambda_min|, atol * S): |lambda_min|/S to ~1e-4.
+_LAMBDA_MIN_RTOL = 1e-4
+_LAMBDA_MIN_ATOL = 1e-4
+
+
+# --------------------------------------------------------------------------------------------
+# Power iterations for tensor operator norms.
+# --------------------------------------------------------------------------------------------
+def _tensor_norm(
+    apply: Callable[[jax.Array], jax.Array],
+    order: int,
+    v0: jax.Array,
+    iters: int,
+    fallback: jax.Array,
+):
+    """Power iteration for ||T||_op of a symmetric tensor T of order ``order``.
+
+    v <- normalize(T(v,...,v,.) + c (order-2) lam v) with lam = T(v,...,v) and a mild shift
+    c = ``_SHIFT`` (a shifted symmetric higher-order power method, Kolda & Mayo 2011). The
+    unshifted iteration can circle around a maximiser forever (e.g. App. B's toy model, where
+    the linearisation has eigenvalue -1); a full shift c = 1 makes maximisers attractive but
+    more often stalls in a poorer local maximum. Every ||T(v,...,v,.)|| is a lower bound of
+    ||T||_op (Banach: ||T||_op = sup_v ||T(v,...,v,.)|| for symmetric T); returns the largest
+    one seen and the vector that gave it. Like any power method this finds a local maximiser
+    from the (warm) start: the result is a lower bound of the true operator norm.
+    """
+
+    def body(_, carry):
+        v, best, best_v = carry
+        w = apply(v)
+        n = jnp.linalg.norm(w)
+        better = n > best
+        best = jnp.where(better, n, best)
+        best_v = jnp.where(better, v, best_v)
+        lam = jnp.vdot(v, w)
+        return _normalize(w + _SHIFT * (order - 2) * lam * v, fallback), best, best_v
+
+    zero = jnp.zeros((), v0.dtype)
+    _, best, best_v = jax.lax.fori_loop(0, iters, body, (v0, zero, v0))
+    return best, best_v
+
+
+def _restricted_third_norm(D, theta, u, v0, iters, fallback):
+    """sup over unit v, w in u-perp of ||D3L(v, w)|| (= sup_v ||D3L(v, v)|| by polarisation).
+
+    Shifted power iteration (as :func:`_tensor_norm`) on the quartic form phi(v) = ||D3L(v,v)||^2 on the unit sphere of u-perp, whose
+    gradient is 4 P_perp D3L(v, D3L(v, v)): v <- normalize(P D3L(v, z) + 2 c phi v), z = D3L(v,v).
+    Every ||D3L(v, v)|| is a lower bound of the supremum; returns the largest one seen.
+    """
+
+    def proj(w):
+        return w - jnp.vdot(u, w) * u
+
+    def body(_, carry):
+        v, best, best_v = carry
+        z = D(theta, 3, v, v)
+        n = jnp.linalg.norm(z)
+        better = n > best
+        best = jnp.where(better, n, best)
+        best_v = jnp.where(better, v, best_v)
+        g = proj(D(theta, 3, v, z))
+        return _normalize(g + _SHIFT * 2.0 * n * n * v, fallback), best, best_v
+
+    zero = jnp.zeros((), v0.dtype)
+    fallback = _normalize(proj(fallback), fallback)
+    v0 = _normalize(proj(v0), fallback)
+    _, best, best_v = jax.lax.fori_loop(0, iters, body, (v0, zero, v0))
+    return best, best_v
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+def initial_warm(
+    theta: jax.Array, *, u: jax.Array, grad_sharpness: jax.Array
+) -> dict[str, jax.Array]:
+    """The ``warm`` pytree that ``warm=None`` stands for (same structure as later warm states).
+
+    ``rho3``/``rho4`` start at :math:`u` (:math:`\\nabla^3L(u,u) = \\nabla S` is typically large),
+    ``third_perp`` at :math:`\\nabla S^\\perp/\\|\\nabla S^\\perp\\|`, ``lambda_min`` at a fixed
+    pseudo-random unit vector. Useful to build a fixed-structure carry for a jitted loop.
+    """
+    theta = jnp.asarray(theta)
+    dtype = theta.dtype
+    d = theta.shape[0]
+    u = jnp.asarray(u, dtype)
+    gs = jnp.asarray(grad_sharpness, dtype)
+    fb = _fallback_vector(d, dtype, 2)
+    return {
+        "rho3": u,
+        "rho4": u,
+        "third_perp": _normalize(gs - jnp.vdot(u, gs) * u, fb),
+        "lambda_min": _fallback_vector(d, dtype, 3),
+    }
+
+
+def assumption_quantities(
+    objective: Any,
+    theta: jax.Array,
+    *,
+    u: jax.Array,
+    grad_loss: jax.Array,
+    grad_sharpness: jax.Array,
+    displacement: jax.Array,
+    lr: float,
+    warm: Mapping[str, jax.Array] | None = None,
+    power_iters: int = 8,
+    lanczos_steps: int = 20,
+) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+    """App. E's assumption quantities at :math:`\\theta = \\theta^\\dagger_t` (see the module table).
+
+    Arguments: ``u`` = :math:`u_t` (unit top eigenvector), ``grad_loss`` = :math:`\\nabla L_t`,
+    ``grad_sharpness`` = :math:`\\nabla S_t = \\nabla^3 L_t(u_t,u_t)` (Lemma 2),
+    ``displacement`` = the predicted displacement :math:`\\hat v_t` (Definition 7), ``lr`` =
+    :math:`\\eta`. ``objective`` is an :class:`eos.objective.Objective` (its ``D`` and ``hvp`` are
+    used, so ghost batching applies) or a plain scalar JAX function of the flat vector.
+
+    Returned scalars (dtype of ``theta``):
+
+    - ``alpha`` :math:`= -\\nabla L_t\\cdot\\nabla S_t` -- Assumption 1 asks :math:`\\alpha_t > 0`.
+    - ``epsilon`` :math:`= \\eta\\sqrt{\\alpha_t}` -- Definition 6, the small parameter of
+      Theorem 1; NaN where :math:`\\alpha_t \\le 0` (Assumption 1 fails, :math:`\\epsilon` undefined).
+    - ``a4_alignment`` :math:`= -\\nabla L_t\\cdot\\nabla S_t/(\\|\\nabla L_t\\|\\|\\nabla S_t^\\perp\\|)`
+      -- Assumption 4, first part, :math:`\\Theta(1)`.
+    - ``a4_grad_sharpness_over_rho3`` :math:`= \\|\\nabla S_t^\\perp\\|/\\rho_3` -- Assumption 4,
+      second part, :math:`\\Theta(1)`.
+    - ``rho3``, ``rho4``: local :math:`\\|\\nabla^3L(\\theta)\\|_{op}`, :math:`\\|\\nabla^4L(\\theta)\\|_{op}`
+      (power iteration; proxies for the paper's global constants, see the module docstring).
+      ``rho3`` is the largest of the lower bounds :math:`\\|\\nabla^3L(v,v)\\|` met, including
+      :math:`\\|\\nabla S_t\\|` and the restricted estimate below, so the ratios stay :math:`\\le 1`.
+    - ``a3_ratio`` :math:`= \\rho_4/(\\eta\\rho_3^2)` -- Assumption 3, :math:`O(1)`.
+    - ``a5_third_perp`` :math:`= \\sup_{v,w\\perp u_t}\\|\\nabla^3L_t(v,w)\\|/(\\rho_3\\|v\\|\\|w\\|)`
+      -- Assumption 5, first ratio, :math:`O(\\epsilon)` (power iteration in :math:`u_t^\\perp`).
+    - ``a5_hessian_displacement`` :math:`= |\\hat v^{\\perp\\top}\\nabla^2L_t\\hat v^\\perp|/(\\|\\nabla^2L_t\\|_2\\|\\hat v^\\perp\\|^2)`
+      with :math:`\\hat v^\\perp = P_{u_t}^\\perp\\hat v_t` -- Assumption 5, second ratio,
+      :math:`O(\\epsilon)` (NaN if :math:`\\hat v^\\perp = 0`).
+    - ``a5_lambda_min`` :math:`= |\\lambda_{\\min}(\\nabla^2L_t)|/\\|\\nabla^2L_t\\|_2` with
+      :math:`\\|\\nabla^2L_t\\|_2 = \\max(|\\lambda_{\\max}|, |\\lambda_{\\min}|)` -- Assumption 5,
+      third ratio, :math:`O(\\epsilon)`.
+
+    ``warm`` (``None`` on the first call, then the returned pytree; see :func:`initial_warm`)
+    carries the power-iteration and Lanczos vectors between calls. Cost per call:
+    ``power_iters`` third-derivative contractions for :math:`\\rho_3`, as many fourth-derivative
+    ones for :math:`\\rho_4`, ``2 * power_iters`` third-derivative ones for ``a5_third_perp``,
+    at most ``lanczos_steps + 2`` HVPs (the Lanczos run stops once
+    :math:`\\lambda_{\\min}` is resolved to about :math:`10^{-4} S`). Jit-compatible (no Python branching on values; ``power_iters``
+    and ``lanczos_steps`` are static).
+    """
+    if isinstance(lr, (int, float)) and lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if power_iters < 1 or lanczos_steps < 2:
+        raise ValueError(
+            f"power_iters must be >= 1 and lanczos_steps >= 2, got {power_iters} and {lanczos_steps}"
+        )
+    _derivative_ops(objective)  # validates the type
+    theta = jnp.asarray(theta)
+    dtype = theta.dtype
+    if theta.ndim != 1:
+        raise ValueError(f"theta must be a flat parameter vector, got shape {theta.shape}")
+    u, gL, gS, disp = (jnp.asarray(a, dtype) for a in (u, grad_loss, grad_sharpness, displacement))
+    for name, a in (("u", u), ("grad_loss", gL), ("grad_sharpness", gS), ("displacement", disp)):
+        if a.shape != theta.shape:
+            raise ValueError(f"{name} must have the shape of theta {theta.shape}, got {a.shape}")
+    if warm is None:
+        warm = initial_warm(theta, u=u, grad_sharpness=gS)
+    missing = {"rho3", "rho4", "third_perp", "lambda_min"} - set(warm)
+    if missing:
+        raise ValueError(f"warm is missing {sorted(missing)}; pass None or a previous warm state")
+    warm = {k: jnp.asarray(warm[k], dtype) for k in ("rho3", "rho4", "third_perp", "lambda_min")}
+    return _quantities(
+        objective,
+        int(power_iters),
+        int(lanczos_steps),
+        theta,
+        u,
+        gL,
+        gS,
+        disp,
+        jnp.asarray(lr, dtype),
+        warm,
+    )
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _quantities(objective, power_iters, lanczos_steps, theta, u, gL, gS, disp, lr, warm):
+    """The computation of :func:`assumption_quantities`, jitted once per objective and sizes."""
+    _, D, hvp = _derivative_ops(objective)
+    dtype = theta.dtype
+    d = theta.shape[0]
+    fb = _fallback_vector(d, dtype, 2)
+
+    def perp(v):
+        return v - jnp.vdot(u, v) * u
+
+    gS_perp = perp(gS)
+    norm_gS_perp = jnp.linalg.norm(gS_perp)
+
+    # Assumption 1 and Definition 6.
+    alpha = -jnp.vdot(gL, gS)
+    epsilon = jnp.where(alpha > 0, lr * jnp.sqrt(jnp.where(alpha > 0, alpha, 0.0)), jnp.nan)
+
+    # Assumption 3: local operator norms of the third and fourth derivatives.
+    rho3_pi, v3 = _tensor_norm(lambda v: D(theta, 3, v, v), 3, warm["rho3"], power_iters, fb)
+    rho4, v4 = _tensor_norm(lambda v: D(theta, 4, v, v, v), 4, warm["rho4"], power_iters, fb)
+    third_perp, vp = _restricted_third_norm(D, theta, u, warm["third_perp"], power_iters, fb)
+    rho3 = jnp.maximum(jnp.maximum(rho3_pi, jnp.linalg.norm(gS)), third_perp)
+
+    # Hessian spectrum ends: lambda_max = u^T H u (u is the top eigenvector), lambda_min by Lanczos.
+    lam_u = jnp.vdot(u, hvp(theta, u))
+    vals, vecs, _ = curvature.bottom_eigenpairs_matvec(
+        lambda v: hvp(theta, v),
+        warm["lambda_min"][:, None],
+        tol=_LAMBDA_MIN_RTOL,
+        atol=_LAMBDA_MIN_ATOL * jnp.abs(lam_u),
+        max_iters=lanczos_steps,
+        basis_size=min(20, d),
+        keep=1,
+    )
+    lam_min, v_min = vals[0], vecs[:, 0]
+    h_norm = jnp.maximum(jnp.abs(lam_u), jnp.abs(lam_min))
+
+    v_perp = perp(disp)
+    vHv = jnp.vdot(v_perp, hvp(theta, v_perp))
+
+    out = {
+        "alpha": alpha,
+        "epsilon": epsilon,
+        "a4_alignment": alpha / (jnp.linalg.norm(gL) * norm_gS_perp),
+        "a4_grad_sharpness_over_rho3": norm_gS_perp / rho3,
+        "rho3": rho3,
+        "rho4": rho4,
+        "a3_ratio": rho4 / (lr * rho3**2),
+        "a5_third_perp": third_perp / rho3,
+        "a5_hessian_displacement": jnp.abs(vHv) / (h_norm * jnp.vdot(v_perp, v_perp)),
+        "a5_lambda_min": jnp.abs(lam_min) / h_norm,
+    }
+    new_warm = {"rho3": v3, "rho4": v4, "third_perp": vp, "lambda_min": v_min}
+    return out, new_warm
+
+
+# --------------------------------------------------------------------------------------------
+# Summary table (numpy, after the run)
+# --------------------------------------------------------------------------------------------
+_PREFIXES = ("assumptions/", "diag/", "constrained/")
+
+
+def _get(history: Mapping[str, np.ndarray], key: str) -> np.ndarray | None:
+    for k in (key, *(p + key for p in _PREFIXES)):
+        if k in history:
+            return np.asarray(history[k], dtype=np.float64).ravel()
+    return None
+
+
+def summarize(
+    history: Mapping[str, np.ndarray],
+    *,
+    epsilon_small: float = 0.25,
+    theta1_range: tuple[float, float] = (0.05, 20.0),
+    big_o_constant: float = 10.0,
+) -> list[dict[str, Any]]:
+    """Per assumption: did it hold along the run, and by what margin (App. E, coupling chapter).
+
+    ``history`` maps the keys of :func:`assumption_quantities` (optionally prefixed with
+    ``assumptions/``, ``diag/`` or ``constrained/``) to arrays over the diagnostic times.
+    Non-finite entries are dropped (and counted in ``n_nonfinite``). Rows (dicts) have
+    ``quantity``, ``assumption``, ``criterion``, ``min``, ``max``, ``statistic`` (the number the
+    criterion is applied to), ``holds`` (bool, or None for plain readings) and ``n_nonfinite``.
+    Criteria, all explicit thresholds being the keyword arguments:
+
+    - Assumption 1: ``min alpha > 0`` (statistic: min alpha).
+    - Definition 6: ``max epsilon < epsilon_small`` (statistic: max epsilon).
+    - Assumption 4 (Θ(1)): both ratios inside ``theta1_range`` over the whole run
+      (statistic: max/min spread).
+    - Assumption 3 (O(1)): ``max a3_ratio <= big_o_constant``.
+    - Assumption 5 (O(ε)): ``max_t ratio_t / epsilon_t <= big_o_constant`` (statistic), i.e. each
+      ratio is compared with that step's :math:`\\epsilon_t`.
+    """
+    rows: list[dict[str, Any]] = []
+    present = [k for k in ASSUMPTION_KEYS if _get(history, k) is not None]
+    if not present:
+        raise ValueError(
+            f"history has none of the assumption keys {ASSUMPTION_KEYS}; got {sorted(history)[:10]}"
+        )
+    eps = _get(history, "epsilon")
+
+    def stats(a):
+        fin = a[np.isfinite(a)]
+        lo = float(fin.min()) if fin.size else float("nan")
+        hi = float(fin.max()) if fin.size else float("nan")
+        return fin, lo, hi, int(a.size - fin.size)
+
+    def row(key, assumption, criterion, statistic, holds, a):
+        _, lo, hi, bad = stats(a)
+        rows.append(
+            {
+                "quantity": key,
+                "assumption": assumption,
+                "criterion": criterion,
+                "min": lo,
+                "max": hi,
+                "statistic": statistic,
+                "holds": holds,
+                "n_nonfinite": bad,
+            }
+        )
+
+    a = _get(history, "alpha")
+    if a is not None:
+        fin, lo, _, bad = stats(a)
+        row("alpha", "Assumption 1", "min alpha > 0", lo, bool(fin.size and lo > 0 and bad == 0), a)
+    if eps is not None:
+        fin, _, hi, _ = stats(eps)
+        row(
+            "epsilon",
+            "Definition 6",
+            f"max epsilon < {epsilon_small:g}",
+            hi,
+            bool(fin.size and hi < epsilon_small),
+            eps,
+        )
+    lo_ok, hi_ok = theta1_range
+    for key in ("a4_alignment", "a4_grad_sharpness_over_rho3"):
+        a = _get(history, key)
+        if a is None:
+            continue
+        fin, lo, hi, _ = stats(a)
+        spread = hi / lo if fin.size and lo > 0 else float("inf")
+        row(
+            key,
+            "Assumption 4",
+            f"Theta(1): within [{lo_ok:g}, {hi_ok:g}]",
+            spread,
+            bool(fin.size and lo >= lo_ok and hi <= hi_ok),
+            a,
+        )
+    for key in ("rho3", "rho4"):
+        a = _get(history, key)
+        if a is not None:
+            _, lo, hi, _ = stats(a)
+            row(key, "Assumption 3", "reading (local operator norm)", hi, None, a)
+    a = _get(history, "a3_ratio")
+    if a is not None:
+        fin, _, hi, _ = stats(a)
+        row(
+            "a3_ratio",
+            "Assumption 3",
+            f"O(1): max <= {big_o_constant:g}",
+            hi,
+            bool(fin.size and hi <= big_o_constant),
+            a,
+        )
+    for key in ("a5_third_perp", "a5_hessian_displacement", "a5_lambda_min"):
+        a = _get(history, key)
+        if a is None:
+            continue
+        if eps is None or eps.shape != a.shape:
+            row(
+                key,
+                "Assumption 5",
+                "O(epsilon): needs epsilon of the same length",
+                float("nan"),
+                None,
+                a,
+            )
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = a / eps
+        fin, _, hi, _ = stats(rel)
+        row(
+            key,
+            "Assumption 5",
+            f"O(epsilon): max ratio/epsilon <= {big_o_constant:g}",
+            hi,
+            bool(fin.size and hi <= big_o_constant),
+            a,
+        )
+    return rows
+
+
+def format_summary(rows: list[dict[str, Any]], digits: int = 3) -> str:
+    """A Markdown table of :func:`summarize`'s rows."""
+    head = "| quantity | assumption | criterion | min | max | statistic | holds |\n|---|---|---|---|---|---|---|"
+    lines = [head]
+    for r in rows:
+        holds = "—" if r["holds"] is None else ("yes" if r["holds"] else "**no**")
+        lines.append(
+            f"| {r['quantity']} | {r['assumption']} | {r['criterion']} | {r['min']:.{digits}g} | "
+            f"{r['max']:.{digits}g} | {r['statistic']:.{digits}g} | {holds} |"
+        )
+    return "\n".join(lines)

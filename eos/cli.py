@@ -1,0 +1,207 @@
+"""Command line: ``python -m eos`` (or the ``eos`` script).
+
+    eos list [--group G] [--profile P]
+    eos run NAME [--profile P] [--lr LR] [--override KEY=VALUE ...] [--no-progress]
+    eos show NAME [--profile P] [--lr LR] [--override KEY=VALUE ...] [--json]
+
+``--profile`` defaults to ``EOS_PROFILE`` (see :mod:`eos.profiles`). ``--override`` takes a
+configuration field of :class:`eos.experiments.ExperimentConfig` (``track_steps=50``,
+``chunk_size=none``, ``generalized=false``), a JSON object for ``model_kwargs``/``data_kwargs``
+(merged into the experiment's), or one of their keys as ``model_kwargs.width=16``. Errors
+(unknown experiment, group, profile or field; ill-typed values) print one line naming the valid
+choices and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main", "parse_overrides"]
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def _parse_value(field: str, text: str) -> Any:
+    from eos.experiments import _FIELD_TYPES
+
+    types = _FIELD_TYPES.get(field)
+    if types is None:
+        valid = ", ".join(k for k in _FIELD_TYPES if k != "name")
+        raise ValueError(f"unknown override {field!r}; valid fields are {valid}")
+    low = text.strip().lower()
+    if type(None) in types and low in ("none", "null"):
+        return None
+    if dict in types:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"override {field}={text!r}: expected a JSON object such as "
+                f"'{{\"width\": 16}}', or use {field}.KEY=VALUE"
+            )
+        return value
+    if bool in types:
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError(f"override {field}={text!r}: expected true or false")
+    if int in types:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"override {field}={text!r}: expected an integer") from None
+    if float in types:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"override {field}={text!r}: expected a number") from None
+    return text
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return tuple(value) if isinstance(value, list) else value
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["track_steps=50", "model_kwargs.width=16"]`` -> ``{"track_steps": 50,
+    "model_kwargs": {"width": 16}}`` (typed by :class:`ExperimentConfig`'s fields)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like KEY=VALUE")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if "." in key:
+            field, sub = key.split(".", 1)
+            if field not in ("model_kwargs", "data_kwargs"):
+                raise ValueError(
+                    f"override {key!r}: only model_kwargs.KEY and data_kwargs.KEY take a dotted key"
+                )
+            out.setdefault(field, {})[sub] = _json_or_text(text)
+        else:
+            value = _parse_value(key, text)
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key].update(value)
+            else:
+                out[key] = value
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="eos",
+        description="Experiments of 'Self-Stabilization' (Damian, Nichani, Lee): list, run, show.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("name", help="experiment name (see `eos list`)")
+        sp.add_argument("--profile", help="smoke | quick | paper (default: $EOS_PROFILE or quick)")
+        sp.add_argument("--lr", type=float, help="override the learning rate")
+        sp.add_argument(
+            "--override",
+            "-o",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a configuration field (repeatable)",
+        )
+
+    ls = sub.add_parser("list", help="list registered experiments")
+    ls.add_argument("--group", help="fig1 | fig4 | app-e | app-g | all | a setting slug")
+    ls.add_argument("--profile", help="show configurations under this profile")
+    r = sub.add_parser("run", help="compute an experiment (cached, resumable)")
+    common(r)
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    s = sub.add_parser("show", help="show an experiment's configuration and cached result")
+    common(s)
+    s.add_argument("--json", action="store_true", help="print provenance and meta as JSON")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    ov = parse_overrides(args.override)
+    if args.lr is not None:
+        ov["lr"] = args.lr
+    return ov
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from eos import experiments as E
+    from eos import profiles
+
+    names = E.experiments_for(args.group) if args.group else E.list_experiments()
+    prof = (
+        profiles.current_profile()
+        if args.profile is None
+        else profiles.validate_profile(args.profile)
+    )
+    print(f"{len(names)} experiment(s), profile {prof!r}:")
+    for name in names:
+        exp = E.EXPERIMENTS[name]
+        c = exp.config(prof)
+        print(
+            f"  {name:34s} {exp.paper_ref:24s} {c.kind:5s} n={c.n:<5d} lr={c.lr:<7g} "
+            f"track_steps={c.track_steps}"
+        )
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from eos import experiments as E
+
+    result = E.run(
+        args.name, profile=args.profile, progress=not args.no_progress, **_overrides(args)
+    )
+    print(result.summary())
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from eos import experiments as E
+    from eos import profiles
+
+    ov = _overrides(args)
+    prof = (
+        profiles.current_profile()
+        if args.profile is None
+        else profiles.validate_profile(args.profile)
+    )
+    print(E.describe(args.name, profile=prof, **ov))
+    try:
+        result = E.load(args.name, profile=prof, **ov)
+    except FileNotFoundError as exc:
+        print(f"status: not computed yet. {exc}")
+        return 0
+    print("status: computed")
+    print(result.summary())
+    if args.json:
+        print(json.dumps({"provenance": result.provenance, "meta": result.meta}, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    args = _parser().parse_args(argv)
+    handler = {"list": _cmd_list, "run": _cmd_run, "show": _cmd_show}[args.command]
+    try:
+        return handler(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"eos {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""Gradient descent up to the edge of stability (App. D.3, first phase).
+
+Full-batch GD ``theta_{t+1} = theta_t - eta grad L(theta_t)`` (Sec. 3) in the dtype of ``p0``
+(the paper: float32), until the first iterate whose sharpness ``S(theta_t)`` (Definition 1)
+reaches ``2/eta``. Checking the sharpness every step would cost one eigen-solve per step, so
+the checks are spaced by a schedule that shrinks as ``S`` approaches ``2/eta``:
+
+* from the last two checks, the rate of increase ``r = Delta S / Delta t`` predicts
+  ``n* = (2/eta - S) / r`` steps to the threshold; the next check comes after
+  ``clip(floor(safety * n*), 1, max_spacing)`` steps (``safety = 1/2``), so the spacing halves
+  as the threshold nears and is one step at the end;
+* if a check finds ``S >= 2/eta`` more than one step after the previous check, GD restarts from
+  the iterate saved at that check and checks every step, so the crossing is located to one
+  step: the result is the first iterate ``theta_t`` with ``S(theta_t) >= 2/eta`` and
+  ``S(theta_{t-1}) < 2/eta``.
+
+Each check is a warm-started Lanczos eigen-solve (:func:`eos.curvature.top_eigenpairs_matvec`)
+on Hessian-vector products that share one linearisation with the loss and gradient. The
+history ``(step, loss, sharpness, accuracy)`` of every check is returned. Between checks GD runs
+inside one compiled loop (one compilation for all spacings).
+
+Resumable: ``on_checkpoint(state)`` receives a ``dict[str, np.ndarray]`` every
+``checkpoint_every`` steps (at a check); ``to_instability(..., resume_from=state)`` continues from
+it and returns, on the same machine, bit-for-bit the result of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eos import curvature
+from eos.dynamics import _ops
+from eos.dynamics.gd import (
+    DivergenceError,
+    check_lr,
+    check_point,
+    check_steps,
+    divergence_message,
+    is_diverged,
+)
+
+__all__ = ["InstabilityResult", "to_instability"]
+
+_KIND = "eos.dynamics.to_instability"
+
+
+@dataclass
+class InstabilityResult:
+    """Outcome of :func:`to_instability`.
+
+    Attributes:
+        params: the first iterate with ``S >= 2/eta`` (``reached``), else the last iterate; in
+            the dtype of ``p0``. Callers switch to float64 before tracking (App. D.3).
+        step: its GD step index.
+        reached: whether the threshold ``2/eta`` was reached within ``max_steps``.
+        sharpness: ``S(params)``.
+        eigvec: the top Hessian eigenvector at ``params`` (a warm start for what follows).
+        lr: the learning rate.
+        history: ``step``, ``loss``, ``sharpness``, ``accuracy`` at every check, by step.
+        meta: counters (``checks``, ``backtracked``, ``matvecs``).
+    """
+
+    params: np.ndarray
+    step: int
+    reached: bool
+    sharpness: float
+    eigvec: np.ndarray
+    lr: float
+    history: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def p(self) -> np.ndarray:
+        """Alias of :attr:`params`."""
+        return self.params
+
+    @property
+    def threshold(self) -> float:
+        """``2/eta``."""
+        return 2.0 / self.lr
+
+
+def _next_spacing(
+    steps: list[int], sharp: list[float], threshold: float, safety: float, max_spacing: int
+) -> int:
+    """Steps to the next check: ``safety`` times the predicted steps to ``threshold``."""
+    if len(steps) < 2 or steps[-1] == steps[-2]:
+        return max(1, min(max_spacing, 10))
+    rate = (sharp[-1] - sharp[-2]) / (steps[-1] - steps[-2])
+    if not rate > 0:
+        return max_spacing
+    n_star = (threshold - sharp[-1]) / rate
+    return int(min(max_spacing, max(1, math.floor(safety * n_star))))
+
+
+def _build_fns(objective: Any, lr: float, buffer: int, eig_tol: float, eig_iters: int):
+    dtype_lr = lr
+
+    @jax.jit
+    def run(p: jax.Array, n: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``n`` GD steps; the loss of each step's starting iterate in a buffer."""
+        losses = jnp.full((buffer,), jnp.nan, p.dtype)
+
+        def body(i, carry):
+            p, losses = carry
+            loss, g = objective.value_and_grad(p)
+            return p - jnp.asarray(dtype_lr, p.dtype) * g, losses.at[i].set(loss)
+
+        return jax.lax.fori_loop(0, n, body, (p, losses))
+
+    @jax.jit
+    def check(p: jax.Array, u0: jax.Array):
+        """Loss, sharpness, eigenvector (warm start ``u0``) at ``p``."""
+        loss, _, mv = _ops.linearize(objective, p)
+        vals, vecs, info = curvature.top_eigenpairs_matvec(
+            mv, u0[:, None], tol=eig_tol, max_iters=eig_iters
+        )
+        return loss, vals[0], vecs[:, 0], info.matvecs
+
+    return run, check
+
+
+def to_instability(
+    objective: Any,
+    p0: Any,
+    *,
+    lr: float,
+    max_steps: int,
+    eig_tol: float = 1e-4,
+    eig_max_iters: int = 100,
+    safety: float = 0.5,
+    max_spacing: int | None = None,
+    divergence_factor: float = 1e3,
+    seed: int = 0,
+    resume_from: dict[str, np.ndarray] | None = None,
+    on_checkpoint: Callable[[dict[str, np.ndarray]], None] | None = None,
+    checkpoint_every: int = 1000,
+    progress: bool = True,
+) -> InstabilityResult:
+    """Run GD from ``p0`` to the first iterate with ``S(theta_t) >= 2/lr`` (App. D.3).
+
+    Args:
+        objective: an :class:`eos.objective.Objective`.
+        p0: initial flat parameters; GD runs in their dtype (float32 in the paper).
+        lr: learning rate ``eta > 0``.
+        max_steps: cap on GD steps; ``reached=False`` if the threshold is not met by then.
+        eig_tol: relative residual of each sharpness eigen-solve (``1e-4`` gives the
+            eigenvalue to ~1e-8 relative, Rayleigh-quotient accuracy).
+        eig_max_iters: Lanczos block steps per check.
+        safety: fraction of the predicted steps-to-threshold between checks.
+        max_spacing: largest spacing between checks (default ``ceil(1/lr)`` steps, i.e. unit
+            time, as the paper's code).
+        divergence_factor: the run has diverged when the loss is not finite or exceeds this
+            multiple of the initial loss.
+        seed: key of the random start vector of the first eigen-solve.
+        resume_from / on_checkpoint / checkpoint_every: see the module docstring.
+        progress: show a tqdm progress bar.
+
+    Raises:
+        ValueError: bad arguments (non-positive ``lr``/``max_steps``, non-finite ``p0``, a
+            checkpoint from a different run).
+        DivergenceError: (a ``ValueError``) the loss became non-finite or exploded; the message
+            names the step and suggests a smaller learning rate.
+    """
+    objective = _ops.check_objective(objective)
+    lr = check_lr(lr)
+    max_steps = check_steps(max_steps, "max_steps")
+    checkpoint_every = check_steps(checkpoint_every, "checkpoint_every")
+    if not 0 < safety <= 1:
+        raise ValueError(f"safety must be in (0, 1], got {safety!r}")
+    if max_spacing is None:
+        max_spacing = max(1, math.ceil(1.0 / lr))
+    max_spacing = check_steps(max_spacing, "max_spacing")
+    p = check_point(p0, "p0")
+    threshold = 2.0 / lr
+    run, check = _build_fns(objective, lr, max_spacing, eig_tol, eig_max_iters)
+
+    config = np.array([lr, float(max_steps), float(max_spacing), safety, eig_tol])
+    if resume_from is None:
+        t = 0
+        u = jax.random.normal(jax.random.PRNGKey(seed), p.shape, p.dtype)
+        hist: dict[str, list] = {"step": [], "loss": [], "sharpness": [], "accuracy": []}
+        chk_steps: list[int] = []
+        chk_sharp: list[float] = []
+        last = None  # (t, p, u) of the last check below the threshold
+        every_step = False
+        loss0 = None
+        matvecs = 0
+        checks = 0
+        backtracked = 0
+        pending_check = True
+        spacing = 0
+        last_ckpt = 0
+    else:
+        st = _restore(resume_from, config, p)
+        t, p, u = st["t"], st["p"], st["u"]
+        hist, chk_steps, chk_sharp = st["hist"], st["chk_steps"], st["chk_sharp"]
+        last, every_step, loss0 = st["last"], st["every_step"], st["loss0"]
+        matvecs, checks, backtracked = st["matvecs"], st["checks"], st["backtracked"]
+        pending_check, spacing, last_ckpt = False, st["spacing"], t
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=max_steps, initial=t, desc="GD to instability", disable=not progress)
+    try:
+        while True:
+            if pending_check:
+                loss, S, u, mv = check(p, u)
+                loss, S = float(loss), float(S)
+                if loss0 is None:
+                    loss0 = loss
+                if is_diverged(loss, loss0, divergence_factor) or not math.isfinite(S):
+                    raise DivergenceError(
+                        divergence_message("gradient descent", t, loss, lr, loss0), step=t
+                    )
+                acc = float(objective.accuracy(p)) if hasattr(objective, "accuracy") else math.nan
+                matvecs += int(mv)
+                checks += 1
+                for k, val in zip(("step", "loss", "sharpness", "accuracy"), (t, loss, S, acc)):
+                    hist[k].append(val)
+                bar.set_postfix_str(f"S={S:.4g} / 2/lr={threshold:.4g}")
+                if S >= threshold:
+                    if last is None or t - last[0] <= 1:
+                        break  # located to one step (or already unstable at the start)
+                    # Overshot between checks: back to the last stable check, then every step.
+                    bar.update(last[0] - t)
+                    t, p, u = last[0], last[1], last[2]
+                    every_step = True
+                    backtracked += 1
+                    spacing = 1
+                elif t >= max_steps:
+                    break
+                else:
+                    chk_steps.append(t)
+                    chk_sharp.append(S)
+                    last = (t, p, u)
+                    if every_step:
+                        spacing = 1
+                    else:
+                        spacing = _next_spacing(
+                            chk_steps, chk_sharp, threshold, safety, max_spacing
+                        )
+                    spacing = min(spacing, max_steps - t)
+                if on_checkpoint is not None and t - last_ckpt >= checkpoint_every:
+                    on_checkpoint(
+                        _state(t, p, u, hist, chk_steps, chk_sharp, last, every_step, loss0,
+                               matvecs, checks, backtracked, spacing, config)
+                    )  # fmt: skip
+                    last_ckpt = t
+            pending_check = True
+            p_new, losses = run(p, jnp.asarray(spacing, jnp.int32))
+            losses = np.asarray(losses[:spacing], dtype=np.float64)
+            bad = [
+                i for i, x in enumerate(losses) if is_diverged(float(x), loss0, divergence_factor)
+            ]
+            if bad:
+                step = t + bad[0]
+                raise DivergenceError(
+                    divergence_message("gradient descent", step, float(losses[bad[0]]), lr, loss0),
+                    step=step,
+                )
+            p = p_new
+            bar.update(spacing)
+            t += spacing
+    finally:
+        bar.close()
+
+    history = _sorted_history(hist)
+    return InstabilityResult(
+        params=np.asarray(p),
+        step=int(t),
+        reached=bool(hist["sharpness"][-1] >= threshold),
+        sharpness=float(hist["sharpness"][-1]),
+        eigvec=np.asarray(u),
+        lr=lr,
+        history=history,
+        meta={"checks": checks, "backtracked": backtracked, "matvecs": matvecs},
+    )
+
+
+def _sorted_history(hist: dict[str, list]) -> dict[str, np.ndarray]:
+    """History by step; where a step was checked twice (backtracking) the later check counts."""
+    steps = np.asarray(hist["step"], dtype=np.int64)
+    order = np.argsort(steps, kind="stable")
+    keep: dict[int, int] = {}
+    for i in order:
+        keep[int(steps[i])] = int(i)  # later occurrences overwrite earlier ones
+    idx = np.asarray([keep[s] for s in sorted(keep)], dtype=np.int64)
+    out = {"step": steps[idx]}
+    for k in ("loss", "sharpness", "accuracy"):
+        out[k] = np.asarray(hist[k], dtype=np.float64)[idx]
+    return out
+
+
+def _state(t, p, u, hist, chk_steps, chk_sharp, last, every_step, loss0, matvecs, checks,
+           backtracked, spacing, config) -> dict[str, np.ndarray]:  # fmt: skip
+    return {
+        "kind": np.asarray(_KIND),
+        "config": config,
+        "step": np.asarray(t, np.int64),
+        "p": np.asarray(p),
+        "u": np.asarray(u),
+        "hist_step": np.asarray(hist["step"], np.int64),
+        "hist_loss": np.asarray(hist["loss"], np.float64),
+        "hist_sharpness": np.asarray(hist["sharpness"], np.float64),
+        "hist_accuracy": np.asarray(hist["accuracy"], np.float64),
+        "chk_steps": np.asarray(chk_steps, np.int64),
+        "chk_sharp": np.asarray(chk_sharp, np.float64),
+        "last_step": np.asarray(last[0], np.int64),
+        "last_p": np.asarray(last[1]),
+        "last_u": np.asarray(last[2]),
+        "every_step": np.asarray(every_step),
+        "loss0": np.asarray(loss0, np.float64),
+        "counters": np.asarray([matvecs, checks, backtracked], np.int64),
+        "spacing": np.asarray(spacing, np.int64),
+    }
+
+
+def _restore(state: dict[str, np.ndarray], config: np.ndarray, p0: jax.Array) -> dict[str, Any]:
+    need = {"kind", "config", "step", "p", "u", "hist_step", "last_p", "spacing"}
+    missing = need - set(state)
+    if missing or str(np.asarray(state["kind"])) != _KIND:
+        raise ValueError(
+            f"resume_from is not a to_instability checkpoint (missing {sorted(missing)} or wrong "
+            "kind); pass the dict that on_checkpoint received"
+        )
+    if not np.array_equal(np.asarray(state["config"]), config):
+        raise ValueError(
+            "resume_from was saved with different settings (lr, max_steps, max_spacing, safety, "
+            f"eig_tol = {np.asarray(state['config']).tolist()}); now {config.tolist()}"
+        )
+    dtype = p0.dtype
+    if np.asarray(state["p"]).shape != p0.shape:
+        raise ValueError("resume_from holds parameters of a different size than p0")
+    matvecs, checks, backtracked = (int(x) for x in np.asarray(state["counters"]))
+    return {
+        "t": int(state["step"]),
+        "p": jnp.asarray(state["p"], dtype),
+        "u": jnp.asarray(state["u"], dtype),
+        "hist": {
+            "step": [int(x) for x in state["hist_step"]],
+            "loss": [float(x) for x in state["hist_loss"]],
+            "sharpness": [float(x) for x in state["hist_sharpness"]],
+            "accuracy": [float(x) for x in state["hist_accuracy"]],
+        },
+        "chk_steps": [int(x) for x in state["chk_steps"]],
+        "chk_sharp": [float(x) for x in state["chk_sharp"]],
+        "last": (
+            int(state["last_step"]),
+            jnp.asarray(state["last_p"], dtype),
+            jnp.asarray(state["last_u"], dtype),
+        ),
+        "every_step": bool(state["every_step"]),
+        "loss0": float(state["loss0"]),
+        "matvecs": matvecs,
+        "checks": checks,
+        "backtracked": backtracked,
+        "spacing": int(state["spacing"]),
+    }

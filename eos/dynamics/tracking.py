@@ -1,0 +1,859 @@
+r"""Tracking gradient descent at the edge of stability against the theory (App. D.3, Fig. 4).
+
+:func:`track` starts at :math:`\theta_0`, the first unstable GD iterate, and advances together
+
+* gradient descent :math:`\theta_{t+1} = \theta_t - \eta\nabla L(\theta_t)`;
+* the gradient flow from :math:`\theta_0`, sampled at times :math:`\eta t` (:mod:`.flow`);
+* the constrained trajectory :math:`\theta^\dagger_t` (eq. (2), :mod:`.constrained`), with
+  :math:`\theta^\dagger_0 = \mathrm{proj}_{\mathcal M}(\theta_0)`;
+* the predicted dynamics :math:`\hat v_t` (Definition 7, eq. (6); :math:`\hat v_0 = \theta_0 - \theta^\dagger_0`)
+  and, with ``generalized=True``, the generalized ones (App. F, eq. (11)) (:mod:`.predicted`);
+* :math:`\beta_{s\to t}` (eq. (10)) for a sparse set of start times :math:`s`;
+
+and records, at every step, the quantities of Fig. 4 and Theorem 1; every few steps the second
+eigenvalue at :math:`\theta^\dagger_t` (stopping once :math:`\lambda_2 \ge 1.9/\eta`, App. D.3), the
+accuracy, App. E's assumption quantities and App. F's line profiles. Everything runs in float64
+(App. D.3: the dynamics are very sensitive to perturbations while :math:`|x|` is small).
+
+Keys of :attr:`Trajectory.arrays` (one entry per recorded step ``t = 0..steps_done`` unless noted):
+
+================================== =====================================================================
+``step``                           ``t`` (GD steps since instability)
+``gd/loss``, ``gd/sharpness``      :math:`L(\theta_t)`, :math:`S(\theta_t)` (eigen-solve at the iterate)
+``gd/x``, ``gd/y``                 :math:`u_t\cdot v_t`, :math:`\nabla S_t^\perp\cdot v_t`, :math:`v_t = \theta_t - \theta^\dagger_t` (Definition 5)
+``gd/distance``                    :math:`\|\theta_t - \theta^\dagger_t\|`
+``predicted/...``                  the same five at :math:`\theta^\dagger_t + \hat v_t` (loss and sharpness evaluated there)
+``generalized/...``                the same five for the generalized dynamics (``generalized=True``)
+``theorem1/loss``                  :math:`L(\theta^\dagger_t) + \hat x_t^2/\eta` (Theorem 1)
+``theorem1/sharpness``             :math:`2/\eta + \hat y_t + (\nabla S_t\cdot u_t)\hat x_t`
+``theorem1/deviation``             :math:`\|\theta_t - (\theta^\dagger_t + \hat v_t)\|`
+``theorem1_generalized/...``       :math:`L(\theta^\dagger_t + \hat x_t u_t)`, :math:`2/\eta + \hat y_t + F_t''(\hat x_t)`, deviation (App. F.2)
+``constrained/loss``, ``/sharpness`` :math:`L(\theta^\dagger_t)`, :math:`S(\theta^\dagger_t)`
+``constrained/alpha``, ``/beta``   :math:`\alpha_t`, :math:`\beta_t = \|\nabla S_t^\perp\|^2` (Definition 4)
+``constrained/delta``, ``/epsilon`` :math:`\delta_t = \sqrt{2\alpha_t/\beta_t}`, :math:`\epsilon_t = \eta\sqrt{\alpha_t}`
+``constrained/grad_norm``          :math:`\|\nabla L_t\|`
+``constrained/grad_sharpness_dot_u`` :math:`\nabla S_t\cdot u_t`
+``constrained/residual_sharpness`` :math:`S(\theta^\dagger_t) - 2/\eta`
+``constrained/residual_grad_u``    :math:`\nabla L_t\cdot u_t`
+``constrained/eig_residual``, ``/substeps`` eigen-solve residual, projection sub-steps used
+``flow/loss``, ``/sharpness``, ``/distance`` gradient flow at time :math:`\eta t`; distance to :math:`\theta^\dagger_t`
+``cost/matvecs``, ``cost/gradients`` HVPs and gradient passes spent on the step (all components)
+``lambda2/step``, ``lambda2/value`` :math:`\lambda_2(\nabla^2L(\theta^\dagger_t))` every ``lambda2_every`` steps
+``accuracy/step``, ``accuracy/value`` training accuracy of GD every ``accuracy_every`` steps
+``beta_st/start``                  start times :math:`s` (shape ``(n_starts,)``)
+``beta_st/value``                  ``[i, t]`` = :math:`\beta_{s_i\to t}` (NaN where not followed; recorded at step ``t + 1``)
+``assumptions/step``, ``assumptions/<name>`` App. E's quantities (:func:`eos.analysis.assumptions.assumption_quantities`) every ``diag_every`` steps
+``quadratic/step``, ``/x``, ``/F``, ``/dF``, ``/d2F`` App. F's :math:`F_t` on ``x = quadratic_multiples * delta_t`` (2-D: diag step x grid)
+``quadratic/limiting_sharpness``   :math:`2/\eta - F_t'(\delta_t)/\delta_t + F_t''(\delta_t)` (App. F.2)
+================================== =====================================================================
+
+:attr:`Trajectory.meta` holds ``lr``, ``steps``, ``steps_done``, ``stop_reason`` (``"completed"``,
+``"lambda2"``, ``"gd_diverged"``, ``"constrained_failed"``), the settings and counters.
+
+Speed (see ``benchmarks/tracking.py``): every eigen-solve is a Lanczos run warm-started from the
+previous vector of the same sequence, sharing one linearisation with the loss and gradient at its
+point; projections stop once their residuals are below tolerance (with the first linearised
+projection predicted from :math:`\theta^\dagger_t`, see :mod:`.constrained`); the flow uses an
+exponential integrator; the HVPs at :math:`\theta^\dagger_t` are batched; the expensive diagnostics run
+every few steps. Resumable bit-for-bit via ``resume_from`` / ``on_checkpoint``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eos import curvature
+from eos.dynamics import _ops
+from eos.dynamics._lanczos import lanczos_top
+from eos.dynamics.constrained import Projection, constrained_step, project
+from eos.dynamics.flow import FLOW_METHODS, flow_interval
+from eos.dynamics.gd import (
+    check_lr,
+    check_point,
+    check_steps,
+    divergence_message,
+    is_diverged,
+)
+from eos.dynamics.predicted import (
+    frame,
+    generalized_x_next,
+    perp,
+    predicted_step,
+    propagate_follower,
+    theorem1,
+)
+
+__all__ = ["STOP_REASONS", "Trajectory", "track"]
+
+STOP_REASONS = ("completed", "lambda2", "gd_diverged", "constrained_failed")
+_KIND = "eos.dynamics.track"
+DEFAULT_QUADRATIC_MULTIPLES = tuple(float(x) for x in np.linspace(-2.0, 2.0, 17))
+
+
+# ============================================================================ Trajectory
+@dataclass
+class Trajectory:
+    """Per-step arrays of a tracked run (keys in the module docstring) and its metadata."""
+
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            return self.arrays[key]
+        except KeyError:
+            raise KeyError(
+                f"no array {key!r}; available: {', '.join(sorted(self.arrays))}"
+            ) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.arrays
+
+    def keys(self):
+        return self.arrays.keys()
+
+    @property
+    def lr(self) -> float:
+        return float(self.meta["lr"])
+
+    @property
+    def steps_done(self) -> int:
+        return int(self.meta.get("steps_done", 0))
+
+    @property
+    def stop_reason(self) -> str:
+        return str(self.meta.get("stop_reason", ""))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat ``dict[str, np.ndarray]`` (npz-ready, no pickling): the arrays plus ``meta/<key>``."""
+        out = {k: np.asarray(v) for k, v in self.arrays.items()}
+        for k, v in self.meta.items():
+            plain = isinstance(v, (bool, int, float, str, np.generic, np.ndarray))
+            out[f"meta/{k}"] = np.asarray(v if plain else json.dumps(v))
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, Any]) -> Trajectory:
+        """Inverse of :meth:`to_arrays` (also accepts an open ``np.load`` of a saved npz)."""
+        data: dict[str, np.ndarray] = {}
+        meta: dict[str, Any] = {}
+        for k in arrays:
+            v = np.asarray(arrays[k])
+            if k.startswith("meta/"):
+                meta[k[5:]] = _meta_value(v)
+            else:
+                data[k] = v
+        return cls(data, meta)
+
+    def save(self, path: str) -> None:
+        """Write an ``.npz`` file (no pickles)."""
+        np.savez(path, **self.to_arrays())
+
+    @classmethod
+    def load(cls, path: str) -> Trajectory:
+        with np.load(path, allow_pickle=False) as f:
+            return cls.from_arrays({k: f[k] for k in f.files})
+
+
+def _meta_value(v: np.ndarray) -> Any:
+    if v.ndim == 0:
+        item = v.item()
+        if isinstance(item, str) and (item[:1] in "[{" or item == "null"):
+            try:
+                return json.loads(item)
+            except ValueError:
+                return item
+        return item
+    return v
+
+
+# ============================================================================ compiled pieces
+_CACHE: dict[tuple, tuple[weakref.ref, dict[str, Callable]]] = {}
+
+
+def _functions(objective: Any, cfg: tuple) -> dict[str, Callable]:
+    """The jitted pieces of a tracked step for ``objective`` and static settings ``cfg``."""
+    key = (id(objective), cfg)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is objective:
+        return hit[1]
+    fns = _build(objective, dict(cfg))
+    try:
+        ref = weakref.ref(objective)
+    except TypeError:  # objects without weakref support: no caching
+        return fns
+    _CACHE[key] = (ref, fns)
+    return fns
+
+
+def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
+    lr = c["lr"]
+    point_tol, eig_tol, eig_iters = c["point_tol"], c["eig_tol"], c["eig_max_iters"]
+    generalized = c["generalized"]
+
+    @jax.jit
+    def point(theta, u0):
+        """Loss, gradient, sharpness (Lanczos warm-started from u0) at theta."""
+        loss, g, r = _ops.point_eigen(objective, theta, u0, tol=point_tol, max_iters=eig_iters)
+        return loss, g, r.value, r.vector, r.matvecs
+
+    @jax.jit
+    def line(theta, u, v):
+        """At theta + x u, x = u.v: L, u.grad L and u.H u (App. F's F_t, F_t', F_t'')."""
+        x = jnp.dot(u, v)
+        loss, g, mv = _ops.linearize(objective, theta + x * u)
+        return loss, jnp.dot(u, g), jnp.dot(u, mv(u))
+
+    @jax.jit
+    def advance_flow(theta, g, S, u):
+        return flow_interval(
+            objective.grad, theta, lr, grad0=g, sharpness=S, u=u,
+            method=c["flow_method"], courant=c["flow_courant"],
+        )[0]  # fmt: skip
+
+    @jax.jit
+    def advance_dagger(P):
+        return constrained_step(
+            objective, P, lr, substeps=c["substeps"], tol=c["proj_tol"], eig_tol=eig_tol,
+            eig_max_iters=eig_iters, adaptive=c["adaptive"], predictor=c["predictor"],
+            fresh_direction=c["fresh_direction"],
+        )  # fmt: skip
+
+    @jax.jit
+    def initial_projection(theta, u0):
+        return project(
+            objective, theta, lr, u0, substeps=2 * max(c["substeps"], 3), tol=c["proj_tol"],
+            eig_tol=eig_tol, eig_max_iters=eig_iters, adaptive=True,
+        )  # fmt: skip
+
+    @jax.jit
+    def dagger_hvps(theta, u, V):
+        """``H P_u^perp v`` for every row ``v`` of ``V`` at theta (one primal pass)."""
+        return _ops.hvps(objective, theta, V - (V @ u)[:, None] * u[None, :])
+
+    @jax.jit
+    def cold_eigen(theta, u0):
+        """Top eigenpair from an arbitrary start (thick-restart block Lanczos, eos.curvature)."""
+        _, _, mv = _ops.linearize(objective, theta)
+        vals, vecs, _ = curvature.top_eigenpairs_matvec(mv, u0[:, None], tol=1e-8, max_iters=300)
+        return vals[0], vecs[:, 0]
+
+    @jax.jit
+    def lambda2(theta, u, v0):
+        """Top eigenpair of P H P, P = I - u u^T: the second eigenvalue (u the top vector)."""
+        _, _, mv = _ops.linearize(objective, theta)
+
+        def deflated(v):
+            w = mv(v - jnp.dot(u, v) * u)
+            return w - jnp.dot(u, w) * u
+
+        r = lanczos_top(deflated, perp(v0, u), tol=c["lambda2_tol"], max_iters=c["lambda2_iters"])
+        return r.value, r.vector, r.residual, r.matvecs
+
+    @jax.jit
+    def accuracy(theta):
+        return objective.accuracy(theta)
+
+    @jax.jit
+    def records(P, gd, pred, gen, ln, flow):
+        """Every per-step scalar of the module table, on device, from the evaluations."""
+        fr = frame(P.u, P.grad, P.grad_sharpness, lr)
+        out = {}
+
+        def point_rec(prefix, v, loss, S):
+            out[f"{prefix}/loss"] = loss
+            out[f"{prefix}/sharpness"] = S
+            out[f"{prefix}/x"] = jnp.dot(fr.u, v)
+            out[f"{prefix}/y"] = jnp.dot(fr.grad_sharpness_perp, v)
+            out[f"{prefix}/distance"] = jnp.linalg.norm(v)
+
+        gd_theta, gd_loss, gd_S = gd
+        v = gd_theta - P.theta
+        point_rec("gd", v, gd_loss, gd_S)
+        pred_v, pred_loss, pred_S = pred
+        point_rec("predicted", pred_v, pred_loss, pred_S)
+        tl, ts = theorem1(P.loss, fr, out["predicted/x"], out["predicted/y"], lr)
+        out["theorem1/loss"] = tl
+        out["theorem1/sharpness"] = ts
+        out["theorem1/deviation"] = jnp.linalg.norm(v - pred_v)
+        if generalized:
+            gen_v, gen_loss, gen_S = gen
+            point_rec("generalized", gen_v, gen_loss, gen_S)
+            line_loss, _, line_uHu = ln
+            out["theorem1_generalized/loss"] = line_loss
+            # 2/eta + y + F''(x), F''(x) = u.H(theta-dagger + x u).u - 2/eta (App. F.2)
+            out["theorem1_generalized/sharpness"] = out["generalized/y"] + line_uHu
+            out["theorem1_generalized/deviation"] = jnp.linalg.norm(v - gen_v)
+        flow_theta, flow_loss, flow_S = flow
+        out["flow/loss"] = flow_loss
+        out["flow/sharpness"] = flow_S
+        out["flow/distance"] = jnp.linalg.norm(flow_theta - P.theta)
+        cons = {
+            "loss": P.loss, "sharpness": P.sharpness, "alpha": fr.alpha, "beta": fr.beta,
+            "delta": fr.delta, "epsilon": fr.epsilon, "grad_norm": jnp.linalg.norm(P.grad),
+            "grad_sharpness_dot_u": fr.grad_sharpness_dot_u,
+            "residual_sharpness": P.residual_sharpness, "residual_grad_u": P.residual_grad_u,
+            "eig_residual": P.eig_residual, "substeps": P.substeps,
+        }  # fmt: skip
+        out.update({f"constrained/{k}": val for k, val in cons.items()})
+        out["_dagger_finite"] = jnp.all(jnp.isfinite(P.theta)) & jnp.isfinite(P.sharpness)
+        return out
+
+    @jax.jit
+    def update(P, P1, gd_theta, gd_grad, pred_v, pred_Hv, gen_v, gen_Hv, line_gu, R, HR, fresh):
+        """GD step, predicted updates (eq. (6), eq. (11)) and the beta_{s->t} followers."""
+        fr = frame(P.u, P.grad, P.grad_sharpness, lr)
+        gd_new = gd_theta - jnp.asarray(lr, gd_theta.dtype) * gd_grad
+        pred_new = predicted_step(pred_v, fr, hvp_perp=pred_Hv, u_next=P1.u, lr=lr)
+        if generalized:
+            x, y = jnp.dot(fr.u, gen_v), jnp.dot(fr.grad_sharpness_perp, gen_v)
+            x_next = generalized_x_next(x, y, line_gu, lr)
+            gen_new = predicted_step(gen_v, fr, hvp_perp=gen_Hv, u_next=P1.u, lr=lr, x_next=x_next)
+        else:
+            gen_new = gen_v
+        # followers: r <- (I - eta H_t) P_perp r (not at their start step), then gS_perp(t+1) . r
+        prop = jax.vmap(lambda r, hr: propagate_follower(r, P.u, hr, lr))(R, HR)
+        R_new = jnp.where(fresh[:, None], R, prop)
+        gS_perp1 = perp(P1.grad_sharpness, P1.u)
+        return gd_new, pred_new, gen_new, R_new, R_new @ gS_perp1
+
+    fns = dict(
+        point=point, line=line, advance_flow=advance_flow, advance_dagger=advance_dagger,
+        initial_projection=initial_projection, dagger_hvps=dagger_hvps, cold_eigen=cold_eigen,
+        lambda2=lambda2, accuracy=accuracy, records=records, update=update,
+    )  # fmt: skip
+
+    if c["diagnostics"]:
+        from eos.analysis.assumptions import assumption_quantities, initial_warm
+        from eos.analysis.quadratic import line_profile
+
+        multiples = np.asarray(c["quadratic_multiples"], dtype=np.float64)
+
+        @jax.jit
+        def assumptions(theta, u, g, gS, v, warm):
+            return assumption_quantities(
+                objective, theta, u=u, grad_loss=g, grad_sharpness=gS, displacement=v, lr=lr,
+                warm=warm,
+            )  # fmt: skip
+
+        @jax.jit
+        def profile(theta, u, delta):
+            xs = jnp.asarray(multiples, theta.dtype) * delta
+            F, dF, d2F = line_profile(objective, theta, u, xs, lr)
+            return xs, F, dF, d2F
+
+        fns.update(assumptions=assumptions, profile=profile, initial_warm=initial_warm)
+    return fns
+
+
+# ============================================================================ the tracker
+_PROJ_FIELDS = Projection._fields
+
+
+def track(
+    objective: Any,
+    theta0: Any,
+    *,
+    lr: float,
+    steps: int,
+    generalized: bool = False,
+    diag_every: int = 50,
+    lambda2_every: int = 10,
+    lambda2_threshold: float = 1.9,
+    accuracy_every: int = 10,
+    beta_every: int = 50,
+    beta_max: int = 4,
+    diagnostics: bool = True,
+    quadratic_multiples: tuple[float, ...] = DEFAULT_QUADRATIC_MULTIPLES,
+    u0: Any = None,
+    eig_tol: float = 1e-10,
+    point_tol: float = 1e-5,
+    eig_max_iters: int = 48,
+    proj_tol: float = 1e-9,
+    substeps: int = 3,
+    adaptive: bool = True,
+    predictor: bool = True,
+    fresh_direction: bool = False,
+    flow_method: str = "etd",
+    flow_courant: float | None = None,
+    lambda2_tol: float = 1e-4,
+    lambda2_iters: int = 60,
+    divergence_factor: float = 1e3,
+    dtype: Any = jnp.float64,
+    resume_from: dict[str, np.ndarray] | None = None,
+    on_checkpoint: Callable[[dict[str, np.ndarray]], None] | None = None,
+    checkpoint_every: int = 100,
+    progress: bool = True,
+    timing: bool = False,
+) -> Trajectory:
+    """Track GD, gradient flow, :math:`\\theta^\\dagger` and the predicted dynamics (module docstring).
+
+    Args:
+        objective: an :class:`eos.objective.Objective`.
+        theta0: the first unstable GD iterate (e.g. ``to_instability(...).params``); cast to
+            ``dtype`` (float64, App. D.3).
+        lr: learning rate ``eta``; steps: GD steps to take (the run records ``steps + 1`` points).
+        generalized: also run App. F's generalized predicted dynamics.
+        diag_every: spacing of App. E's assumption quantities and App. F's line profiles
+            (``diagnostics=False`` turns both off).
+        lambda2_every / lambda2_threshold: check :math:`\\lambda_2` at :math:`\\theta^\\dagger_t` this
+            often; stop once it reaches ``lambda2_threshold / lr`` (App. D.3: 1.9).
+        accuracy_every: spacing of GD's training accuracy.
+        beta_every / beta_max: start following :math:`\\beta_{s\\to t}` every ``beta_every`` steps,
+            at most ``beta_max`` starts at once (the oldest is dropped).
+        quadratic_multiples: the grid of App. F's line profile, in units of :math:`\\delta_t`
+            (must contain 1).
+        u0: start vector of the first eigen-solve (default: a fixed random vector).
+        eig_tol: relative residual of the eigen-solves at :math:`\\theta^\\dagger` (they define
+            :math:`u_t`, hence :math:`x_t`); point_tol: of the sharpness at the other points
+            (error in :math:`S` ~ point_tol^2).
+        proj_tol / substeps / adaptive / predictor / fresh_direction: projection settings
+            (:func:`eos.dynamics.constrained.constrained_step`).
+        flow_method / flow_courant: gradient-flow integrator (:mod:`eos.dynamics.flow`).
+        divergence_factor: GD has diverged when its loss is not finite or exceeds this multiple
+            of its loss at step 0 (the run then stops with ``stop_reason="gd_diverged"``).
+        resume_from / on_checkpoint / checkpoint_every: checkpoint ``dict[str, np.ndarray]`` every
+            ``checkpoint_every`` steps; resuming gives bit-for-bit the uninterrupted result.
+        progress: tqdm bar; timing: record wall-clock seconds per component
+            (``time/<component>``, synchronising after each; for benchmarks).
+
+    Raises:
+        ValueError: bad arguments (``lr <= 0``, ``steps <= 0``, ...), a checkpoint of another
+            run, or a start point where the loss is not finite.
+    """
+    objective = _ops.check_objective(objective)
+    lr = check_lr(lr)
+    steps = check_steps(steps, "steps")
+    for name, val in (("diag_every", diag_every), ("lambda2_every", lambda2_every),
+                      ("accuracy_every", accuracy_every), ("beta_every", beta_every),
+                      ("checkpoint_every", checkpoint_every), ("substeps", substeps),
+                      ("eig_max_iters", eig_max_iters)):  # fmt: skip
+        check_steps(val, name)
+    if isinstance(beta_max, bool) or not isinstance(beta_max, (int, np.integer)) or beta_max < 0:
+        raise ValueError(f"beta_max must be a non-negative integer, got {beta_max!r}")
+    if flow_method not in FLOW_METHODS:
+        raise ValueError(
+            f"flow_method must be one of {', '.join(FLOW_METHODS)}, got {flow_method!r}"
+        )
+    if not (isinstance(lambda2_threshold, (int, float)) and 0 < lambda2_threshold):
+        raise ValueError(
+            f"lambda2_threshold must be a positive number (units of 1/lr), got {lambda2_threshold!r}"
+        )
+    multiples = tuple(float(m) for m in quadratic_multiples)
+    if diagnostics and 1.0 not in multiples:
+        raise ValueError(f"quadratic_multiples must contain 1 (x = delta_t), got {multiples}")
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"dtype must be a floating-point type, got {dtype}")
+    theta0 = check_point(theta0, "theta0").astype(dtype)
+    if flow_courant is None:
+        flow_courant = 2.0 if flow_method == "etd" else 0.5
+    flow_courant = float(flow_courant)
+    if not flow_courant > 0:
+        raise ValueError(f"flow_courant must be positive, got {flow_courant!r}")
+
+    cfg = (
+        ("lr", lr), ("point_tol", point_tol), ("eig_tol", eig_tol),
+        ("eig_max_iters", int(eig_max_iters)), ("proj_tol", proj_tol), ("substeps", int(substeps)),
+        ("adaptive", bool(adaptive)), ("predictor", bool(predictor)),
+        ("fresh_direction", bool(fresh_direction)), ("flow_method", flow_method),
+        ("flow_courant", flow_courant), ("lambda2_tol", lambda2_tol),
+        ("lambda2_iters", int(lambda2_iters)), ("diagnostics", bool(diagnostics)),
+        ("quadratic_multiples", multiples), ("generalized", bool(generalized)),
+    )  # fmt: skip
+    fns = _functions(objective, cfg)
+    settings = dict(
+        lr=lr, steps=steps, generalized=bool(generalized), diag_every=int(diag_every),
+        lambda2_every=int(lambda2_every), lambda2_threshold=float(lambda2_threshold),
+        accuracy_every=int(accuracy_every), beta_every=int(beta_every), beta_max=int(beta_max),
+        diagnostics=bool(diagnostics), eig_tol=eig_tol, point_tol=point_tol, proj_tol=proj_tol,
+        substeps=int(substeps), adaptive=bool(adaptive), predictor=bool(predictor),
+        fresh_direction=bool(fresh_direction), flow_method=flow_method,
+        flow_courant=flow_courant, dtype=str(dtype), num_params=int(theta0.shape[0]),
+        divergence_factor=float(divergence_factor),
+    )  # fmt: skip
+    tracker = _Tracker(objective, fns, settings, multiples, timing)
+    if resume_from is None:
+        tracker.start(theta0, u0)
+    else:
+        tracker.restore(resume_from, theta0)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=steps, initial=tracker.t, desc="tracking", disable=not progress)
+    try:
+        while True:
+            stop = tracker.observe()
+            if stop is not None or tracker.t >= steps:
+                tracker.stop_reason = stop or "completed"
+                break
+            tracker.advance()
+            bar.update(1)
+            if tracker.stop_reason:
+                break
+            if on_checkpoint is not None and tracker.t % checkpoint_every == 0:
+                on_checkpoint(tracker.checkpoint())
+    finally:
+        bar.close()
+    return tracker.trajectory()
+
+
+class _Tracker:
+    """The state of :func:`track` between steps: arrays on device, records on the host."""
+
+    def __init__(self, objective, fns, settings, multiples, timing):
+        self.objective = objective
+        self.f = fns
+        self.s = settings
+        self.lr = settings["lr"]
+        self.gen = settings["generalized"]
+        self.multiples = np.asarray(multiples)
+        self.i_delta = int(np.argmin(np.abs(self.multiples - 1.0)))
+        self.timing = timing
+        self.times: dict[str, float] = {}  # seconds per component (timing=True)
+        self.calls: dict[str, int] = {}
+        self.rec: dict[str, list] = {}
+        self.sparse: dict[str, list] = {}
+        self.stop_reason = ""
+        self.stop_detail = ""
+        self.t = 0
+
+    # ------------------------------------------------------------------ helpers
+    def _call(self, name: str, fn: Callable, *args):
+        if not self.timing:
+            return fn(*args)
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn(*args))
+        self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t0
+        self.calls[name] = self.calls.get(name, 0) + 1
+        return out
+
+    def _sparse(self, key: str, value) -> None:
+        self.sparse.setdefault(key, []).append(np.asarray(value, dtype=np.float64))
+
+    # ------------------------------------------------------------------ start
+    def start(self, theta0: jax.Array, u0: Any) -> None:
+        f = self.f
+        loss0 = float(self.objective.value(theta0))
+        if not math.isfinite(loss0):
+            raise ValueError("the loss at theta0 is not finite; pass the first unstable GD iterate")
+        if u0 is None:
+            u0 = jax.random.normal(jax.random.PRNGKey(0), theta0.shape, theta0.dtype)
+            _, u0 = self._call("cold_eigen", f["cold_eigen"], theta0, u0)
+        u0 = jnp.asarray(u0, theta0.dtype)
+        P = self._call("initial_projection", f["initial_projection"], theta0, u0)
+        v0 = theta0 - P.theta
+        self.P = P
+        self.gd_theta = theta0
+        self.gd_warm = [P.u, P.u]
+        self.flow_theta = theta0
+        self.flow_warm = u0
+        self.pred_v = v0
+        self.pred_warm = P.u
+        self.gen_v = v0
+        self.gen_warm = P.u
+        self.l2_warm = jax.random.normal(jax.random.PRNGKey(1), theta0.shape, theta0.dtype)
+        self.assump_warm = None
+        self.followers: list[dict[str, Any]] = []  # {"start", "r", "Hr"}
+        self.beta_starts: list[int] = []
+        self.beta_values: dict[int, dict[int, float]] = {}
+        self.gd_loss0 = loss0
+        self.t = 0
+        self._maybe_start_follower()
+        self._hvps_at_dagger()
+
+    def _maybe_start_follower(self) -> None:
+        if self.s["beta_max"] == 0 or self.t % self.s["beta_every"] != 0:
+            return
+        self.followers.append(
+            {"start": self.t, "r": perp(self.P.grad_sharpness, self.P.u), "Hr": None}
+        )
+        self.beta_starts.append(self.t)
+        self.beta_values[self.t] = {}
+        if len(self.followers) > self.s["beta_max"]:
+            self.followers.pop(0)
+
+    def _hvps_at_dagger(self) -> None:
+        """``H_t P^perp`` of v_pred, v_gen and the followers, batched at theta-dagger_t."""
+        rows = [self.pred_v] + ([self.gen_v] if self.gen else [])
+        old = [fl for fl in self.followers if fl["start"] < self.t]  # not at their start step
+        rows += [fl["r"] for fl in old]
+        H = self._call(
+            "hvps_dagger", self.f["dagger_hvps"], self.P.theta, self.P.u, jnp.stack(rows)
+        )
+        self.pred_Hv = H[0]
+        self.gen_Hv = H[1] if self.gen else H[0]
+        k0 = 2 if self.gen else 1
+        for i, fl in enumerate(old):
+            fl["Hr"] = H[k0 + i]
+        self.n_hvps = len(rows)
+
+    # ------------------------------------------------------------------ one observation
+    def observe(self) -> str | None:
+        """Record everything at step t; return a stop reason or None."""
+        f, s, lr, P, t = self.f, self.s, self.lr, self.P, self.t
+        call = self._call
+        gd_L, self.gd_grad, gd_S, u, mv_gd = call(
+            "gd", f["point"], self.gd_theta, self.gd_warm[t % 2]
+        )
+        self.gd_warm[t % 2] = u
+        pL, _, pS, self.pred_warm, mv_p = call("predicted", f["point"], P.theta + self.pred_v, self.pred_warm)  # fmt: skip
+        mv = [mv_gd, mv_p]
+        gen = ln = None
+        if self.gen:
+            qL, _, qS, self.gen_warm, mv_q = call("generalized", f["point"], P.theta + self.gen_v, self.gen_warm)  # fmt: skip
+            ln = call("line", f["line"], P.theta, P.u, self.gen_v)
+            self.line_gu = ln[1]
+            gen = (self.gen_v, qL, qS)
+            mv.append(mv_q)
+        fL, self.flow_grad, self.flow_S, self.flow_warm, mv_f = call("flow_eigen", f["point"], self.flow_theta, self.flow_warm)  # fmt: skip
+        mv.append(mv_f)
+        rec = call(
+            "records", f["records"], P, (self.gd_theta, gd_L, gd_S), (self.pred_v, pL, pS),
+            gen, ln, (self.flow_theta, fL, self.flow_S),
+        )  # fmt: skip
+        rec, mv = jax.device_get((rec, mv))
+        loss = float(rec["gd/loss"])
+        if is_diverged(loss, self.gd_loss0, s["divergence_factor"]) or not math.isfinite(
+            float(rec["gd/sharpness"])
+        ):
+            self.stop_detail = divergence_message("gradient descent", t, loss, lr, self.gd_loss0)
+            warnings.warn(self.stop_detail + " Tracking stopped.", stacklevel=3)
+            return "gd_diverged"
+        if not bool(rec.pop("_dagger_finite")):
+            self.stop_detail = f"the constrained trajectory became non-finite at step {t}"
+            warnings.warn(self.stop_detail + "; tracking stopped.", stacklevel=3)
+            return "constrained_failed"
+        self.rec.setdefault("step", []).append(t)
+        for k, val in rec.items():
+            self.rec.setdefault(k, []).append(float(val))
+        matvecs = int(P.matvecs) + self.n_hvps + sum(int(m) for m in mv) + (1 if self.gen else 0)
+        grads = int(P.gradients) + 1 + len(mv) + (1 if self.gen else 0)
+
+        stop = None
+        if t % s["accuracy_every"] == 0:
+            self._sparse("accuracy/step", t)
+            self._sparse("accuracy/value", call("accuracy", f["accuracy"], self.gd_theta))
+        if t % s["lambda2_every"] == 0:
+            lam2, self.l2_warm, res2, mv2 = call(
+                "lambda2", f["lambda2"], P.theta, P.u, self.l2_warm
+            )
+            lam2 = float(lam2)
+            matvecs += int(mv2)
+            self._sparse("lambda2/step", t)
+            self._sparse("lambda2/value", lam2)
+            self._sparse("lambda2/residual", res2)
+            if lam2 >= s["lambda2_threshold"] / lr:
+                self.stop_detail = (
+                    f"lambda_2 = {lam2:.6g} >= {s['lambda2_threshold']:g}/lr at step {t} "
+                    "(App. D.3: a second eigenvalue is about to become unstable)"
+                )
+                stop = "lambda2"
+        if s["diagnostics"] and t % s["diag_every"] == 0:
+            self._diagnostics(float(rec["constrained/delta"]))
+        self.rec.setdefault("cost/matvecs", []).append(matvecs)
+        self.rec.setdefault("cost/gradients", []).append(grads)
+        return stop
+
+    def _diagnostics(self, delta: float) -> None:
+        P, t, f = self.P, self.t, self.f
+        if self.assump_warm is None:
+            self.assump_warm = f["initial_warm"](P.theta, u=P.u, grad_sharpness=P.grad_sharpness)
+        q, self.assump_warm = self._call(
+            "assumptions", f["assumptions"], P.theta, P.u, P.grad, P.grad_sharpness,
+            self.pred_v, self.assump_warm,
+        )  # fmt: skip
+        self._sparse("assumptions/step", t)
+        for k, val in q.items():
+            self._sparse(f"assumptions/{k}", val)
+        xs, F, dF, d2F = self._call(
+            "quadratic", f["profile"], P.theta, P.u, jnp.asarray(delta, P.theta.dtype)
+        )
+        from eos.analysis.quadratic import limiting_sharpness
+
+        i = self.i_delta
+        self._sparse("quadratic/step", t)
+        self._sparse("quadratic/delta", delta)
+        self._sparse("quadratic/x", xs)
+        self._sparse("quadratic/F", F)
+        self._sparse("quadratic/dF", dF)
+        self._sparse("quadratic/d2F", d2F)
+        self._sparse(
+            "quadratic/limiting_sharpness",
+            limiting_sharpness(float(dF[i]), float(d2F[i]), delta, self.lr),
+        )
+
+    # ------------------------------------------------------------------ one step
+    def advance(self) -> None:
+        f, P = self.f, self.P
+        self.flow_theta = self._call(
+            "flow", f["advance_flow"], self.flow_theta, self.flow_grad, self.flow_S, self.flow_warm
+        )
+        P1 = self._call("constrained", f["advance_dagger"], P)
+        d = P.theta.shape[0]
+        R = (
+            jnp.stack([fl["r"] for fl in self.followers])
+            if self.followers
+            else jnp.zeros((0, d), P.theta.dtype)
+        )
+        HR = (
+            jnp.stack([fl["Hr"] if fl["Hr"] is not None else fl["r"] for fl in self.followers])
+            if self.followers
+            else R
+        )
+        fresh = jnp.asarray([fl["Hr"] is None for fl in self.followers], bool)
+        self.gd_theta, self.pred_v, gen_v, R, betas = self._call(
+            "update", f["update"], P, P1, self.gd_theta, self.gd_grad, self.pred_v, self.pred_Hv,
+            self.gen_v, self.gen_Hv, self.line_gu if self.gen else jnp.zeros((), P.theta.dtype),
+            R, HR, fresh,
+        )  # fmt: skip
+        if self.gen:
+            self.gen_v = gen_v
+        betas = np.asarray(betas)
+        for i, fl in enumerate(self.followers):
+            fl["r"] = R[i]
+            self.beta_values[fl["start"]][self.t] = float(betas[i])
+        self.P = P1
+        self.t += 1
+        self._maybe_start_follower()
+        self._hvps_at_dagger()
+
+    # ------------------------------------------------------------------ results
+    def trajectory(self) -> Trajectory:
+        n = len(self.rec.get("step", []))
+        arrays: dict[str, np.ndarray] = {}
+        for k, vals in self.rec.items():
+            arrays[k] = np.asarray(vals[:n], dtype=np.float64)
+        for k in ("step", "cost/matvecs", "cost/gradients", "constrained/substeps"):
+            if k in arrays:
+                arrays[k] = arrays[k].astype(np.int64)
+        for k, vals in self.sparse.items():
+            arrays[k] = np.stack(vals)
+        for k in ("lambda2/step", "accuracy/step", "assumptions/step", "quadratic/step"):
+            if k in arrays:
+                arrays[k] = arrays[k].astype(np.int64)
+        starts = np.asarray(self.beta_starts, dtype=np.int64)
+        values = np.full((len(starts), n), np.nan)
+        for i, s0 in enumerate(starts):
+            for tt, val in self.beta_values.get(int(s0), {}).items():
+                if tt < n:
+                    values[i, tt] = val
+        arrays["beta_st/start"] = starts
+        arrays["beta_st/value"] = values
+        meta = dict(self.s)
+        meta.update(
+            steps_done=max(n - 1, 0),
+            stop_reason=self.stop_reason or "completed",
+            stop_detail=self.stop_detail,
+            threshold=2.0 / self.lr,
+        )
+        if self.timing:
+            meta["timing_seconds"] = dict(self.times)
+            meta["timing_calls"] = dict(self.calls)
+        return Trajectory(arrays, meta)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _vectors(self) -> dict[str, Any]:
+        return {
+            "gd_theta": self.gd_theta, "gd_warm0": self.gd_warm[0], "gd_warm1": self.gd_warm[1],
+            "flow_theta": self.flow_theta, "flow_warm": self.flow_warm, "pred_v": self.pred_v,
+            "pred_warm": self.pred_warm, "pred_Hv": self.pred_Hv, "gen_v": self.gen_v,
+            "gen_warm": self.gen_warm, "gen_Hv": self.gen_Hv, "l2_warm": self.l2_warm,
+        }  # fmt: skip
+
+    def checkpoint(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {
+            "kind": np.asarray(_KIND),
+            "settings": np.asarray(json.dumps(self.s, sort_keys=True)),
+            "step": np.asarray(self.t, np.int64),
+            "gd_loss0": np.asarray(self.gd_loss0, np.float64),
+        }
+        for name in _PROJ_FIELDS:
+            out[f"P/{name}"] = np.asarray(getattr(self.P, name))
+        for k, val in self._vectors().items():
+            out[f"v/{k}"] = np.asarray(val)
+        if self.assump_warm is not None:
+            for k, val in self.assump_warm.items():
+                out[f"assump_warm/{k}"] = np.asarray(val)
+        for i, fl in enumerate(self.followers):
+            out[f"follower/{i}/start"] = np.asarray(fl["start"], np.int64)
+            out[f"follower/{i}/r"] = np.asarray(fl["r"])
+            if fl["Hr"] is not None:
+                out[f"follower/{i}/Hr"] = np.asarray(fl["Hr"])
+        out["beta/starts"] = np.asarray(self.beta_starts, np.int64)
+        for s0, d in self.beta_values.items():
+            out[f"beta/values/{s0}/t"] = np.asarray(list(d.keys()), np.int64)
+            out[f"beta/values/{s0}/v"] = np.asarray(list(d.values()), np.float64)
+        for k, vals in self.rec.items():
+            out[f"rec/{k}"] = np.asarray(vals, np.float64)
+        for k, vals in self.sparse.items():
+            out[f"sparse/{k}"] = np.stack(vals)
+        return out
+
+    def restore(self, st: Mapping[str, np.ndarray], theta0: jax.Array) -> None:
+        if "kind" not in st or str(np.asarray(st["kind"])) != _KIND:
+            raise ValueError(
+                "resume_from is not a track() checkpoint; pass the dict that on_checkpoint received"
+            )
+        saved = json.loads(str(np.asarray(st["settings"])))
+        now = json.loads(json.dumps(self.s, sort_keys=True))
+        diff = sorted(k for k in now if saved.get(k) != now[k] and k != "steps")
+        if diff:
+            raise ValueError(
+                f"resume_from was saved with different settings {diff}: saved "
+                f"{[saved.get(k) for k in diff]}, now {[now[k] for k in diff]}"
+            )
+        if np.asarray(st["v/gd_theta"]).shape != theta0.shape:
+            raise ValueError("resume_from holds parameters of a different size than theta0")
+        dt = theta0.dtype
+
+        def arr(key):
+            a = np.asarray(st[key])
+            return jnp.asarray(a, dt) if a.dtype.kind == "f" else jnp.asarray(a)
+
+        self.P = Projection(*(arr(f"P/{name}") for name in _PROJ_FIELDS))
+        self.t = int(st["step"])
+        self.gd_loss0 = float(st["gd_loss0"])
+        for k in self._vector_names():
+            setattr(self, k, arr(f"v/{k}"))
+        self.gd_warm = [arr("v/gd_warm0"), arr("v/gd_warm1")]
+        aw = {k[len("assump_warm/") :]: arr(k) for k in st if k.startswith("assump_warm/")}
+        self.assump_warm = aw or None
+        self.followers = []
+        i = 0
+        while f"follower/{i}/start" in st:
+            hr = f"follower/{i}/Hr"
+            self.followers.append(
+                {"start": int(st[f"follower/{i}/start"]), "r": arr(f"follower/{i}/r"),
+                 "Hr": arr(hr) if hr in st else None}
+            )  # fmt: skip
+            i += 1
+        self.beta_starts = [int(x) for x in np.asarray(st["beta/starts"])]
+        self.beta_values = {}
+        for s0 in self.beta_starts:
+            ts = np.asarray(st[f"beta/values/{s0}/t"])
+            vs = np.asarray(st[f"beta/values/{s0}/v"])
+            self.beta_values[s0] = {int(a): float(b) for a, b in zip(ts, vs)}
+        self.rec = {k[4:]: list(np.asarray(st[k]).tolist()) for k in st if k.startswith("rec/")}
+        self.sparse = {k[7:]: list(np.asarray(st[k])) for k in st if k.startswith("sparse/")}
+        self.n_hvps = (2 if self.gen else 1) + sum(
+            1 for fl in self.followers if fl["start"] < self.t
+        )
+
+    @staticmethod
+    def _vector_names() -> tuple[str, ...]:
+        return (
+            "gd_theta", "flow_theta", "flow_warm", "pred_v", "pred_warm", "pred_Hv", "gen_v",
+            "gen_warm", "gen_Hv", "l2_warm",
+        )  # fmt: skip

@@ -1,0 +1,985 @@
+"""The paper's experiments as a registry of named, cached, resumable runs (Fig. 1, Fig. 4, Apps. E, G).
+
+Every experiment the paper reports is registered under a name, e.g. ``mlp-mse-cifar10-lr0.02``
+(App. E/G) or ``fig1-mlp`` (Fig. 1), and resolves, per profile (``smoke`` | ``quick`` |
+``paper``, see :mod:`eos.profiles`), to a frozen :class:`ExperimentConfig`:
+
+* ``paper``: App. D's settings -- 5,000 examples, the full architectures of App. D.1, the
+  learning rates of Apps. E and G, tracking until the second Hessian eigenvalue at the
+  constrained trajectory reaches ``1.9/eta`` (App. D.3) or ``track_steps`` run out;
+* ``quick``: subsets and step counts for a few minutes per run on a 2-core CPU;
+* ``smoke``: seconds per run (tiny data, tiny widths, few steps), exercising the whole pipeline.
+
+A ``"track"`` experiment is App. D.3's protocol: float32 gradient descent until the first
+iterate with ``S(theta) >= 2/eta`` (:func:`eos.dynamics.to_instability`), then ``track_steps``
+steps of gradient descent, the constrained trajectory ``theta-dagger_t`` (eq. (2)), gradient
+flow and the predicted dynamics (eq. (5); with ``generalized=True`` also App. F's eq. (11)), in
+float64 (:func:`eos.dynamics.track`). A ``"gd"`` experiment (Fig. 1) runs the same float32 phase
+to instability and then ``track_steps`` more plain gradient-descent steps, recording the loss at
+every step and the sharpness every ``sharpness_every`` steps.
+
+:func:`run` computes (or fetches from the on-disk cache, see :mod:`eos.results`) and returns a
+:class:`Result`; :func:`load` only reads. Results are keyed by a hash of the configuration
+(:meth:`ExperimentConfig.key_dict`: everything except the name and the checkpoint interval)
+together with a fingerprint of the ``eos`` source, so changing either recomputes. Runs save an
+atomic checkpoint every ``checkpoint_every`` steps and resume from the last one after an
+interruption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eos import profiles as _profiles
+from eos import results as _results
+
+__all__ = [
+    "EXPERIMENTS",
+    "GROUPS",
+    "SETTINGS",
+    "ExperimentConfig",
+    "Result",
+    "experiments_for",
+    "get_config",
+    "list_experiments",
+    "load",
+    "result_path",
+    "run",
+]
+
+KINDS = ("track", "gd")
+DATASETS = ("cifar10", "cifar10_binary", "sst2")
+CRITERIA = ("categorical_mse", "binary_mse", "logistic", "cross_entropy")
+_NOT_IN_KEY = frozenset({"name", "checkpoint_every"})
+
+
+# ============================================================================================
+# configuration
+# ============================================================================================
+def _freeze(value: Any) -> Any:
+    """Lists -> tuples, recursively, so that configurations are hashable."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def _thaw_kwargs(pairs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return {k: v for k, v in pairs}
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One fully resolved run. Frozen, hashable, JSON-serialisable (:meth:`to_dict`).
+
+    ``kind``: ``"track"`` (App. D.3 protocol) or ``"gd"`` (Fig. 1: plain gradient descent).
+    ``model``/``model_kwargs``: a name of :data:`eos.models.MODELS` and its keywords.
+    ``dataset``/``n``/``data_kwargs``: a loader of :mod:`eos.data` and its size.
+    ``criterion``: ``categorical_mse`` | ``binary_mse`` | ``logistic`` | ``cross_entropy``.
+    ``lr``: the learning rate ``eta`` (instability threshold ``2/eta``).
+    ``max_steps``: cap on float32 GD steps while looking for instability.
+    ``track_steps``: steps after instability (tracked steps, or plain GD steps for ``"gd"``).
+    ``generalized``: also track App. F's generalized predicted dynamics.
+    ``chunk_size``: ghost-batch size (same numbers up to rounding, less memory).
+    ``diag_every``: spacing of App. E's assumption diagnostics along ``theta-dagger_t``.
+    ``lambda2_every``/``lambda2_threshold``: check the second eigenvalue at ``theta-dagger_t``
+    this often and stop once it reaches ``lambda2_threshold/eta`` (App. D.3: 1.9).
+    ``sharpness_every``: sharpness spacing of ``"gd"`` runs. ``checkpoint_every``: steps
+    between checkpoints (not part of the cache key: it does not change the result).
+    """
+
+    name: str
+    kind: str
+    model: str
+    model_kwargs: tuple[tuple[str, Any], ...]
+    dataset: str
+    n: int
+    criterion: str
+    lr: float
+    data_kwargs: tuple[tuple[str, Any], ...] = ()
+    seed: int = 0
+    max_steps: int = 100_000
+    track_steps: int = 2_000
+    generalized: bool = True
+    chunk_size: int | None = None
+    diag_every: int = 50
+    lambda2_every: int = 50
+    lambda2_threshold: float = 1.9
+    sharpness_every: int = 10
+    checkpoint_every: int = 100
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_kwargs", _freeze(dict(self.model_kwargs)))
+        object.__setattr__(self, "data_kwargs", _freeze(dict(self.data_kwargs)))
+        _validate_config(self)
+
+    # ---- views
+    @property
+    def threshold(self) -> float:
+        """The stability threshold ``2/eta``."""
+        return 2.0 / self.lr
+
+    @property
+    def model_kw(self) -> dict[str, Any]:
+        return _thaw_kwargs(self.model_kwargs)
+
+    @property
+    def data_kw(self) -> dict[str, Any]:
+        return _thaw_kwargs(self.data_kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``model_kwargs``/``data_kwargs`` as dicts)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["model_kwargs"] = _results.to_jsonable(self.model_kw)
+        d["data_kwargs"] = _results.to_jsonable(self.data_kw)
+        return d
+
+    def key_dict(self) -> dict[str, Any]:
+        """What the cache key hashes: :meth:`to_dict` without ``name`` and ``checkpoint_every``."""
+        return {k: v for k, v in self.to_dict().items() if k not in _NOT_IN_KEY}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ExperimentConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - fields
+        if unknown:
+            raise ValueError(f"unknown configuration field(s) {sorted(unknown)}")
+        return cls(**dict(d))
+
+    def replace(self, **overrides: Any) -> ExperimentConfig:
+        """A copy with ``overrides`` applied (validated; see :func:`apply_overrides`)."""
+        return apply_overrides(self, overrides)
+
+    def key(self) -> str:
+        """The cache key of this configuration under the current source code."""
+        return _results.cache_key(self.key_dict())
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "kind": (str,),
+    "model": (str,),
+    "dataset": (str,),
+    "criterion": (str,),
+    "n": (int,),
+    "lr": (float,),
+    "seed": (int,),
+    "max_steps": (int,),
+    "track_steps": (int,),
+    "generalized": (bool,),
+    "chunk_size": (int, type(None)),
+    "diag_every": (int,),
+    "lambda2_every": (int,),
+    "lambda2_threshold": (float,),
+    "sharpness_every": (int,),
+    "checkpoint_every": (int,),
+    "model_kwargs": (dict,),
+    "data_kwargs": (dict,),
+}
+
+
+def _model_fields(model: str) -> set[str]:
+    from eos import models
+
+    cls = models.MODELS[model]
+    return set(cls.__dataclass_fields__) - {"parent", "name", "num_classes"}
+
+
+def _model_annotation(model: str, key: str) -> str:
+    from eos import models
+
+    ann = models.MODELS[model].__dataclass_fields__[key].type
+    return ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+
+
+def _validate_config(c: ExperimentConfig) -> None:
+    def bad(msg: str) -> None:
+        raise ValueError(f"experiment {c.name!r}: {msg}")
+
+    for fname in ("name", "kind", "model", "dataset", "criterion"):
+        if not isinstance(getattr(c, fname), str):
+            bad(f"{fname} must be a string, got {getattr(c, fname)!r}")
+    if c.kind not in KINDS:
+        bad(f"unknown kind {c.kind!r}; valid kinds are {', '.join(KINDS)}")
+    from eos import models
+
+    if c.model not in models.MODELS:
+        bad(f"unknown model {c.model!r}; valid models are {', '.join(models.MODELS)}")
+    unknown = set(c.model_kw) - _model_fields(c.model)
+    if unknown:
+        bad(
+            f"unknown model_kwargs {sorted(unknown)} for model {c.model!r}; "
+            f"valid: {', '.join(sorted(_model_fields(c.model)))}"
+        )
+    for k, v in c.model_kw.items():
+        expected = _model_annotation(c.model, k)
+        if expected == "int" and (isinstance(v, bool) or not isinstance(v, int)):
+            bad(f"model_kwargs[{k!r}] must be an integer, got {v!r}")
+        if expected == "Sequence[int]" and not (
+            isinstance(v, tuple)
+            and v
+            and all(isinstance(w, int) and not isinstance(w, bool) for w in v)
+        ):
+            bad(f"model_kwargs[{k!r}] must be a non-empty list of integers, got {v!r}")
+    if c.dataset not in DATASETS:
+        bad(f"unknown dataset {c.dataset!r}; valid datasets are {', '.join(DATASETS)}")
+    if c.criterion not in CRITERIA:
+        bad(f"unknown criterion {c.criterion!r}; valid criteria are {', '.join(CRITERIA)}")
+    binary = c.dataset != "cifar10"
+    if binary != (c.criterion in ("binary_mse", "logistic")):
+        bad(f"criterion {c.criterion!r} does not fit dataset {c.dataset!r}")
+    for fname in ("n", "seed", "max_steps", "track_steps", "diag_every", "lambda2_every",
+                  "sharpness_every", "checkpoint_every"):  # fmt: skip
+        v = getattr(c, fname)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            bad(f"{fname} must be an integer, got {v!r}")
+    for fname in ("n", "diag_every", "lambda2_every", "sharpness_every", "checkpoint_every"):
+        if getattr(c, fname) < 1:
+            bad(f"{fname} must be >= 1, got {getattr(c, fname)!r}")
+    for fname in ("seed", "max_steps", "track_steps"):
+        if getattr(c, fname) < 0:
+            bad(f"{fname} must be >= 0, got {getattr(c, fname)!r}")
+    if binary and c.n % 2:
+        bad(f"n must be even for the balanced binary data set {c.dataset!r}, got {c.n}")
+    for fname in ("lr", "lambda2_threshold"):
+        v = getattr(c, fname)
+        if isinstance(v, bool) or not isinstance(v, (float, int)) or not math.isfinite(v) or v <= 0:
+            bad(f"{fname} must be a finite number > 0, got {v!r}")
+    if not isinstance(c.generalized, bool):
+        bad(f"generalized must be True or False, got {c.generalized!r}")
+    if c.chunk_size is not None and (
+        isinstance(c.chunk_size, bool) or not isinstance(c.chunk_size, int) or c.chunk_size < 1
+    ):
+        bad(f"chunk_size must be a positive integer or None, got {c.chunk_size!r}")
+
+
+def _coerce(fname: str, value: Any) -> Any:
+    """Check/convert an override value for field ``fname`` (ints stay ints; ints -> floats)."""
+    types = _FIELD_TYPES[fname]
+    if float in types and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return float(value)
+    if int in types and isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, bool) and bool not in types:
+        raise ValueError(f"override {fname}={value!r} has the wrong type: expected {_tname(types)}")
+    if not isinstance(value, types):
+        raise ValueError(
+            f"override {fname}={value!r} has the wrong type ({type(value).__name__}): "
+            f"expected {_tname(types)}"
+        )
+    return value
+
+
+def _tname(types: tuple[type, ...]) -> str:
+    return " or ".join("None" if t is type(None) else t.__name__ for t in types)
+
+
+def apply_overrides(config: ExperimentConfig, overrides: Mapping[str, Any]) -> ExperimentConfig:
+    """``config`` with ``overrides`` (field -> value) applied and validated.
+
+    ``model_kwargs``/``data_kwargs`` given as dicts are *merged* into the existing ones (use a
+    value of ``None`` to drop a key). Unknown fields, wrong types and invalid values raise a
+    ``ValueError`` naming the field and the valid choices.
+    """
+    if not overrides:
+        return config
+    valid = [f.name for f in dataclasses.fields(ExperimentConfig) if f.name != "name"]
+    changes: dict[str, Any] = {}
+    for fname, value in overrides.items():
+        if fname not in valid:
+            raise ValueError(f"unknown override {fname!r}; valid fields are {', '.join(valid)}")
+        value = _coerce(fname, value)
+        if fname in ("model_kwargs", "data_kwargs"):
+            merged = dict(getattr(config, fname.replace("_kwargs", "_kw")))
+            for k, v in value.items():
+                if v is None:
+                    merged.pop(k, None)
+                else:
+                    merged[k] = v
+            value = merged
+        changes[fname] = value
+    return dataclasses.replace(config, **changes)
+
+
+# ============================================================================================
+# the registry
+# ============================================================================================
+@dataclass(frozen=True)
+class Setting:
+    """One (architecture, data, loss) setting of App. D with its per-profile sizes."""
+
+    slug: str
+    title: str
+    model: str
+    dataset: str
+    criterion: str
+    lrs: tuple[float, ...]  # App. E / App. G learning rates
+    fig4_lr: float | None
+    model_kwargs: Mapping[str, Mapping[str, Any]]  # profile -> kwargs
+    n: Mapping[str, int]  # profile -> number of examples
+    smoke_lr: float  # TO-TUNE: smoke runs use one larger lr so instability comes fast
+    data_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    chunk_size: Mapping[str, int | None] = field(default_factory=dict)
+
+
+# Per-profile run lengths shared by every "track" experiment.
+_TRACK_STEPS = {
+    # paper: App. D.3 / the authors' code (2000 tracked steps, eigengap check every 50 steps)
+    "paper": dict(
+        max_steps=100_000, track_steps=2_000, diag_every=50, lambda2_every=50, checkpoint_every=100
+    ),  # fmt: skip
+    # quick: TO-TUNE (enough tracked steps for one full self-stabilization cycle)
+    "quick": dict(
+        max_steps=20_000, track_steps=150, diag_every=10, lambda2_every=10, checkpoint_every=25
+    ),  # fmt: skip
+    # smoke: TO-TUNE (seconds)
+    "smoke": dict(
+        max_steps=60, track_steps=6, diag_every=2, lambda2_every=2, checkpoint_every=2
+    ),  # fmt: skip
+}
+
+_MLP = {"paper": dict(width=200, depth=2), "quick": dict(width=200, depth=2),
+        "smoke": dict(width=16, depth=2)}  # fmt: skip
+_CNN = {"paper": dict(width=32), "quick": dict(width=32), "smoke": dict(width=4)}
+_RESNET = {
+    "paper": dict(widths=(16, 32, 64, 128), blocks_per_stage=2),
+    "quick": dict(widths=(8, 16, 32, 64), blocks_per_stage=2),  # TO-TUNE
+    "smoke": dict(widths=(4, 8), blocks_per_stage=1),
+}
+_TRANSFORMER = {
+    "paper": dict(hidden_size=64, num_layers=2, num_heads=2, mlp_size=64),
+    "quick": dict(hidden_size=64, num_layers=2, num_heads=2, mlp_size=64),
+    "smoke": dict(hidden_size=8, num_layers=1, num_heads=2, mlp_size=8),
+}
+_N_IMAGES = {"paper": 5_000, "quick": 1_000, "smoke": 32}  # quick: TO-TUNE
+_N_RESNET = {"paper": 5_000, "quick": 500, "smoke": 16}  # quick: TO-TUNE
+_N_SST2 = {"paper": 5_000, "quick": 1_000, "smoke": 32}  # quick: TO-TUNE
+_SST2_DATA = {"paper": {}, "quick": {}, "smoke": {"max_len": 16}}
+
+SETTINGS: dict[str, Setting] = {
+    s.slug: s
+    for s in (
+        Setting("mlp-mse-cifar10", "MLP+MSE on CIFAR10", "mlp", "cifar10", "categorical_mse",
+                (0.02, 0.01, 0.005, 0.002), 0.002, _MLP, _N_IMAGES, smoke_lr=0.1),
+        Setting("cnn-mse-cifar10", "CNN+MSE on CIFAR10", "cnn", "cifar10", "categorical_mse",
+                (0.02, 0.005, 0.002), 0.005, _CNN, _N_IMAGES, smoke_lr=0.1),
+        Setting("cnn-logistic-cifar10cd", "CNN+Logistic on CIFAR10 (cats vs dogs)", "cnn",
+                "cifar10_binary", "logistic", (0.02, 0.01, 0.005, 0.002), None, _CNN,
+                _N_IMAGES, smoke_lr=0.1),
+        Setting("resnet18-mse-cifar10cd", "ResNet18+MSE on CIFAR10 (cats vs dogs)", "resnet18",
+                "cifar10_binary", "binary_mse", (0.002, 0.001), None, _RESNET, _N_RESNET,
+                smoke_lr=0.1),
+        Setting("transformer-mse-sst2", "Transformer+MSE on SST2", "transformer", "sst2",
+                "binary_mse", (0.002, 0.001), 0.001, _TRANSFORMER, _N_SST2, smoke_lr=0.1,
+                data_kwargs=_SST2_DATA),
+        Setting("transformer-logistic-sst2", "Transformer+Logistic on SST2", "transformer",
+                "sst2", "logistic", (0.02, 0.01, 0.005, 0.002), None, _TRANSFORMER, _N_SST2,
+                smoke_lr=0.1, data_kwargs=_SST2_DATA),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: a name, its paper reference, groups and a per-profile resolver."""
+
+    name: str
+    description: str
+    paper_ref: str
+    groups: tuple[str, ...]
+    resolver: Callable[[str], ExperimentConfig] = field(repr=False, compare=False)
+
+    def config(self, profile: str | None = None) -> ExperimentConfig:
+        prof = (
+            _profiles.current_profile() if profile is None else _profiles.validate_profile(profile)
+        )
+        return self.resolver(prof)
+
+
+def _lr_tag(lr: float) -> str:
+    return f"lr{lr:g}"
+
+
+def _track_resolver(setting: Setting, lr: float, name: str) -> Callable[[str], ExperimentConfig]:
+    def resolve(profile: str) -> ExperimentConfig:
+        return ExperimentConfig(
+            name=name,
+            kind="track",
+            model=setting.model,
+            model_kwargs=setting.model_kwargs[profile],
+            dataset=setting.dataset,
+            n=setting.n[profile],
+            data_kwargs=setting.data_kwargs.get(profile, {}),
+            criterion=setting.criterion,
+            lr=setting.smoke_lr if profile == "smoke" else lr,
+            generalized=True,
+            chunk_size=setting.chunk_size.get(profile),
+            **_TRACK_STEPS[profile],
+        )
+
+    return resolve
+
+
+def _fig1_resolve(profile: str) -> ExperimentConfig:
+    steps = {
+        # Fig. 1: instability after ~2200 steps on 5k images, then edge of stability.
+        "paper": dict(
+            max_steps=10_000, track_steps=2_000, sharpness_every=10, checkpoint_every=500
+        ),  # fmt: skip
+        "quick": dict(
+            max_steps=10_000, track_steps=500, sharpness_every=5, checkpoint_every=250
+        ),  # TO-TUNE  # fmt: skip
+        "smoke": dict(max_steps=60, track_steps=10, sharpness_every=2, checkpoint_every=4),
+    }[profile]
+    return ExperimentConfig(
+        name="fig1-mlp",
+        kind="gd",
+        model="mlp",
+        model_kwargs=_MLP[profile],
+        dataset="cifar10",
+        n=_N_IMAGES[profile],
+        criterion="categorical_mse",
+        lr=SETTINGS["mlp-mse-cifar10"].smoke_lr if profile == "smoke" else 2 / 100,
+        generalized=False,
+        diag_every=1,
+        lambda2_every=1,
+        **steps,
+    )
+
+
+def _build_registry() -> dict[str, Experiment]:
+    reg: dict[str, Experiment] = {}
+    reg["fig1-mlp"] = Experiment(
+        "fig1-mlp",
+        "MLP+MSE on CIFAR10, eta = 2/100: progressive sharpening, then edge of stability "
+        "(plain gradient descent)",
+        "Fig. 1",
+        ("fig1",),
+        _fig1_resolve,
+    )
+    for s in SETTINGS.values():
+        for lr in s.lrs:
+            name = f"{s.slug}-{_lr_tag(lr)}"
+            groups = ["app-e", "app-g", s.slug] + (["fig4"] if lr == s.fig4_lr else [])
+            refs = "App. E, App. G" + (", Fig. 4" if lr == s.fig4_lr else "")
+            reg[name] = Experiment(
+                name, f"{s.title}, eta = {lr:g}", refs, tuple(groups), _track_resolver(s, lr, name)
+            )
+    return reg
+
+
+EXPERIMENTS: dict[str, Experiment] = _build_registry()
+GROUPS: tuple[str, ...] = ("all", "fig1", "fig4", "app-e", "app-g", *SETTINGS)
+
+
+def list_experiments() -> list[str]:
+    """All registered experiment names."""
+    return list(EXPERIMENTS)
+
+
+def experiments_for(group: str) -> list[str]:
+    """Names in ``group``: ``"all"``, ``"fig1"``, ``"fig4"``, ``"app-e"``, ``"app-g"`` or a setting
+    slug such as ``"mlp-mse-cifar10"``."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown group {group!r}; valid groups are {', '.join(GROUPS)}")
+    if group == "all":
+        return list_experiments()
+    return [n for n, e in EXPERIMENTS.items() if group in e.groups]
+
+
+def _experiment(name: str) -> Experiment:
+    if not isinstance(name, str) or name not in EXPERIMENTS:
+        raise ValueError(
+            f"unknown experiment {name!r}; valid experiments are {', '.join(EXPERIMENTS)}"
+        )
+    return EXPERIMENTS[name]
+
+
+def get_config(name: str, *, profile: str | None = None, **overrides: Any) -> ExperimentConfig:
+    """The resolved configuration of experiment ``name`` under ``profile`` (default:
+    ``EOS_PROFILE``), with ``overrides`` applied (see :func:`apply_overrides`)."""
+    return apply_overrides(_experiment(name).config(profile), overrides)
+
+
+# ============================================================================================
+# results
+# ============================================================================================
+@dataclass(frozen=True, eq=False)
+class Result:
+    """A finished run.
+
+    ``config``: the :class:`ExperimentConfig`; ``provenance``: versions, git commit, device,
+    platform, dates, wall time per phase; ``history``: the to-instability history (``step``,
+    ``loss``, ``sharpness``, ``accuracy``, ...); ``trajectory``: the tracked arrays
+    (``gd/loss``, ``predicted/x``, ... for ``"track"``; ``gd/step``, ``gd/loss``,
+    ``gd/sharpness_step``, ``gd/sharpness`` for ``"gd"``); ``meta``: scalars (instability
+    step, steps done, stop reason, ...); ``theta_star``: the parameters at instability.
+    ``result["gd/loss"]`` indexes ``trajectory``.
+    """
+
+    config: ExperimentConfig
+    provenance: dict[str, Any]
+    history: dict[str, np.ndarray]
+    trajectory: dict[str, np.ndarray]
+    meta: dict[str, Any]
+    theta_star: np.ndarray | None = None
+    path: Path | None = None
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            return self.trajectory[key]
+        except KeyError:
+            raise KeyError(
+                f"{key!r} is not in the trajectory of {self.config.name!r}; "
+                f"available: {', '.join(sorted(self.trajectory))}"
+            ) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.trajectory
+
+    def keys(self) -> list[str]:
+        return sorted(self.trajectory)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def lr(self) -> float:
+        return self.config.lr
+
+    @property
+    def threshold(self) -> float:
+        """``2/eta``."""
+        return self.config.threshold
+
+    @property
+    def instability_step(self) -> int | None:
+        """GD step of the first iterate with ``S >= 2/eta`` (``None`` if never reached)."""
+        s = self.meta.get("instability_step")
+        return None if s is None else int(s)
+
+    @property
+    def reached_instability(self) -> bool:
+        return bool(self.meta.get("reached_instability", False))
+
+    @property
+    def steps_done(self) -> int:
+        return int(self.meta.get("steps_done", 0))
+
+    @property
+    def stop_reason(self) -> str:
+        return str(self.meta.get("stop_reason", ""))
+
+    def trajectory_object(self) -> Any:
+        """The tracked part as an :class:`eos.dynamics.Trajectory` (``"track"`` runs)."""
+        if self.config.kind != "track":
+            raise ValueError(f"{self.name!r} is a {self.config.kind!r} run; it has no Trajectory")
+        from eos import dynamics
+
+        return dynamics.Trajectory.from_arrays(
+            {
+                **self.trajectory,
+                **{f"meta/{k}": v for k, v in self.meta.get("trajectory", {}).items()},
+            }
+        )
+
+    def summary(self) -> str:
+        c, p = self.config, self.provenance
+        lines = [
+            f"{c.name} ({c.kind}) -- {c.model} on {c.dataset}[n={c.n}], {c.criterion}, "
+            f"lr={c.lr:g} (2/lr={c.threshold:g})",
+            f"  instability: step {self.instability_step} "
+            f"(reached: {self.reached_instability}); after it: {self.steps_done} steps, "
+            f"stop reason: {self.stop_reason or '-'}",
+            f"  computed {p.get('finished', '?')} on {p.get('device', '?')} "
+            f"(jax {p.get('jax_version', '?')}, eos {p.get('eos_version', '?')}, "
+            f"commit {str(p.get('git', {}).get('commit', '?'))[:12]})",
+            "  wall time: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in p.get("wall_time_s", {}).items()),
+            f"  path: {self.path}",
+            "  arrays: "
+            + ", ".join(f"{k}{tuple(v.shape)}" for k, v in sorted(self.trajectory.items())),
+        ]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"Result({self.name!r}, kind={self.config.kind!r}, lr={self.lr:g}, "
+            f"instability_step={self.instability_step}, steps_done={self.steps_done})"
+        )
+
+
+def result_path(name: str, *, profile: str | None = None, **overrides: Any) -> Path:
+    """Folder where the result of ``name`` (under ``profile`` and ``overrides``) is cached."""
+    return _folder(get_config(name, profile=profile, **overrides))
+
+
+def _folder(config: ExperimentConfig) -> Path:
+    return _results.results_root() / config.key()
+
+
+def _read_result(config: ExperimentConfig, folder: Path) -> Result:
+    arrays, manifest = _results.load_npz(folder / _results.RESULT_FILE)
+    history = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("history/")}
+    traj = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("trajectory/")}
+    stored = manifest.get("config", {})
+    if {k: v for k, v in stored.items() if k not in _NOT_IN_KEY} != config.key_dict():
+        raise _results.CorruptResultError(
+            f"{folder} holds a result for another configuration (hash collision or edit)"
+        )
+    return Result(
+        config=config,
+        provenance=manifest.get("provenance", {}),
+        history=history,
+        trajectory=traj,
+        meta=manifest.get("meta", {}),
+        theta_star=arrays.get("theta_star"),
+        path=folder / _results.RESULT_FILE,
+    )
+
+
+def load(name: str, *, profile: str | None = None, **overrides: Any) -> Result:
+    """Read the cached result of ``name``; never computes.
+
+    Raises ``FileNotFoundError`` (naming the command that computes it) when absent, and
+    :class:`eos.results.CorruptResultError` when the file is damaged.
+    """
+    config = get_config(name, profile=profile, **overrides)
+    folder = _folder(config)
+    if not (folder / _results.RESULT_FILE).exists():
+        prof = _profiles.current_profile() if profile is None else profile
+        raise FileNotFoundError(
+            f"experiment {name!r} (profile {prof!r}) has not been computed yet: no "
+            f"{folder / _results.RESULT_FILE}. Compute it with eos.experiments.run({name!r}, "
+            f"profile={prof!r}) or `python -m eos run {name} --profile {prof}`"
+            + (" plus the same overrides" if overrides else "")
+        )
+    return _read_result(config, folder)
+
+
+def run(
+    name: str, *, profile: str | None = None, progress: bool = True, **overrides: Any
+) -> Result:
+    """Compute experiment ``name`` (or return the cached result).
+
+    ``profile``: ``smoke`` | ``quick`` | ``paper`` (default ``EOS_PROFILE``); ``overrides``:
+    configuration fields, e.g. ``lr=0.01, track_steps=50`` (see :func:`apply_overrides`);
+    ``progress``: tqdm progress bars. An interrupted run resumes from its last checkpoint.
+    """
+    config = get_config(name, profile=profile, **overrides)
+    return run_config(config, progress=progress)
+
+
+def run_config(config: ExperimentConfig, *, progress: bool = True) -> Result:
+    """:func:`run` for an already resolved configuration."""
+    folder = _folder(config)
+    path = folder / _results.RESULT_FILE
+    if path.exists():
+        try:
+            return _read_result(config, folder)
+        except _results.CorruptResultError as exc:
+            warnings.warn(f"recomputing {config.name!r}: {exc}", stacklevel=2)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays, manifest = _compute(config, folder, progress=progress)
+    _results.save_npz(path, arrays, manifest)
+    for phase in ("instability", "after"):
+        _results.Checkpointer(folder, phase).clear()
+    (folder / _PHASE1_FILE).unlink(missing_ok=True)
+    return _read_result(config, folder)
+
+
+# ============================================================================================
+# computing a run
+# ============================================================================================
+_PHASE1_FILE = "phase-instability.npz"
+
+
+def _build_objective(config: ExperimentConfig):
+    """``(objective, p0)`` of ``config``; objectives are reused within a process across
+    learning rates and step counts, so their jitted functions compile once."""
+    from eos import data as _data
+
+    return _objective_for(
+        str(_data.data_root()),
+        config.model,
+        config.model_kwargs,
+        config.dataset,
+        config.n,
+        config.data_kwargs,
+        config.criterion,
+        config.seed,
+        config.chunk_size,
+    )
+
+
+@lru_cache(maxsize=8)
+def _objective_for(root, model, model_kwargs, dataset, n, data_kwargs, criterion, seed, chunk_size):
+    from eos import data as _data
+    from eos import objective as _objective
+
+    loader = {"cifar10": _data.cifar10, "cifar10_binary": _data.cifar10_binary, "sst2": _data.sst2}
+    data = loader[dataset](n, root=root, **_thaw_kwargs(data_kwargs))
+    return _objective.build(
+        model, data, criterion, seed=seed, chunk_size=chunk_size, **_thaw_kwargs(model_kwargs)
+    )
+
+
+class _Progress:
+    """A tqdm bar advanced from checkpoint callbacks (which report the current step)."""
+
+    def __init__(self, enabled: bool, total: int, desc: str) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, leave=False)
+
+    def to(self, step: int) -> None:
+        if self.bar is not None:
+            self.bar.update(max(0, int(step) - self.bar.n))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _checkpoint_step(state: Mapping[str, Any]) -> int:
+    for key in ("step", "steps_done", "t"):
+        if key in state:
+            return int(np.asarray(state[key]).reshape(-1)[0])
+    return 0
+
+
+def _compute(
+    config: ExperimentConfig, folder: Path, *, progress: bool
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Run both phases (resuming where possible); return the arrays and manifest to save."""
+    from eos import data as _data
+
+    started = _results.utc_now()
+    env = _results.environment_provenance()
+    env["data_root"] = str(_data.data_root())
+    objective, p0 = _build_objective(config)
+
+    # ---- phase 1: float32 GD to instability (App. D.3), result kept on disk until done
+    phase1_path = folder / _PHASE1_FILE
+    resumed: dict[str, int] = {}
+    try:
+        p1_arrays, p1_manifest = _results.load_npz(phase1_path)
+    except (FileNotFoundError, _results.CorruptResultError):
+        ckpt = _results.Checkpointer(folder, "instability")
+        state = ckpt.load()
+        if state is not None:
+            resumed["instability"] = _checkpoint_step(state)
+        bar = _Progress(progress, config.max_steps, f"{config.name}: to instability")
+        t0 = time.perf_counter()
+        try:
+            p1_arrays, p1_meta = _phase_instability(config, objective, p0, ckpt, state, bar)
+        finally:
+            bar.close()
+        p1_manifest = {"meta": p1_meta, "wall_time_s": time.perf_counter() - t0}
+        _results.save_npz(phase1_path, p1_arrays, p1_manifest)
+    theta_star = p1_arrays["theta_star"]
+    history = {k: v for k, v in p1_arrays.items() if k != "theta_star"}
+    meta: dict[str, Any] = dict(p1_manifest["meta"])
+
+    # ---- phase 2: tracking (float64) or plain GD (float32)
+    ckpt = _results.Checkpointer(folder, "after")
+    state = ckpt.load()
+    if state is not None:
+        resumed["after"] = _checkpoint_step(state)
+    desc = f"{config.name}: {'tracking' if config.kind == 'track' else 'gradient descent'}"
+    bar = _Progress(progress, config.track_steps, desc)
+    t0 = time.perf_counter()
+    try:
+        if config.kind == "track":
+            traj, traj_meta = _phase_track(config, objective, theta_star, ckpt, state, bar)
+        else:
+            traj, traj_meta = _phase_gd(config, objective, theta_star, meta, ckpt, state, bar)
+    finally:
+        bar.close()
+    wall2 = time.perf_counter() - t0
+    meta.update(
+        steps_done=int(traj_meta.get("steps_done", 0)),
+        stop_reason=str(traj_meta.get("stop_reason", "")),
+        trajectory=traj_meta,
+    )
+
+    provenance = {
+        **env,
+        "config": config.to_dict(),
+        "cache_key": config.key(),
+        "started": started,
+        "finished": _results.utc_now(),
+        "wall_time_s": {
+            "to_instability": float(p1_manifest["wall_time_s"]),
+            config.kind: wall2,
+        },
+        "resumed_from": resumed,
+        "discarded_checkpoints": [],
+    }
+    arrays: dict[str, np.ndarray] = {"theta_star": theta_star}
+    arrays.update({f"history/{k}": v for k, v in history.items()})
+    arrays.update({f"trajectory/{k}": v for k, v in traj.items()})
+    manifest = {
+        "kind": "result",
+        "config": config.to_dict(),
+        "provenance": provenance,
+        "meta": meta,
+    }
+    return arrays, _results.to_jsonable(manifest)
+
+
+# ---- coupling to eos.dynamics (kept in these small functions) ------------------------------
+def _phase_instability(config, objective, p0, ckpt, state, bar):
+    """float32 GD until the first iterate with ``S >= 2/eta`` -> (arrays, meta)."""
+    from eos import dynamics
+
+    def on_checkpoint(s):
+        ckpt.save(s)
+        bar.to(_checkpoint_step(s))
+
+    inst = dynamics.to_instability(
+        objective,
+        p0,
+        lr=config.lr,
+        max_steps=config.max_steps,
+        resume_from=state,
+        on_checkpoint=on_checkpoint,
+        checkpoint_every=config.checkpoint_every,
+    )
+    arrays = {k: np.asarray(v) for k, v in inst.history.items()}
+    arrays["theta_star"] = np.asarray(inst.p)
+    meta = {
+        "instability_step": int(inst.step),
+        "reached_instability": bool(inst.reached),
+        "sharpness_at_instability": float(inst.sharpness),
+    }
+    if not inst.reached:
+        warnings.warn(
+            f"{config.name}: no instability within max_steps={config.max_steps} "
+            f"(sharpness {float(inst.sharpness):.4g} < 2/lr = {config.threshold:.4g}); "
+            "continuing from the last iterate",
+            stacklevel=3,
+        )
+    return arrays, meta
+
+
+def _phase_track(config, objective, theta_star, ckpt, state, bar):
+    """Track GD, theta-dagger, flow and predictions (float64) -> (arrays, meta)."""
+    import jax.numpy as jnp
+
+    from eos import dynamics
+
+    def on_checkpoint(s):
+        ckpt.save(s)
+        bar.to(_checkpoint_step(s))
+
+    traj = dynamics.track(
+        objective,
+        jnp.asarray(theta_star, dtype=jnp.float64),
+        lr=config.lr,
+        steps=config.track_steps,
+        generalized=config.generalized,
+        diag_every=config.diag_every,
+        lambda2_every=config.lambda2_every,
+        lambda2_threshold=config.lambda2_threshold,
+        resume_from=state,
+        on_checkpoint=on_checkpoint,
+        checkpoint_every=config.checkpoint_every,
+    )
+    bar.to(config.track_steps)
+    return {k: np.asarray(v) for k, v in traj.arrays.items()}, dict(traj.meta)
+
+
+def _phase_gd(config, objective, theta_star, meta, ckpt, state, bar):
+    """Plain float32 GD after instability (Fig. 1): loss every step, sharpness every
+    ``sharpness_every`` steps (warm-started top eigenvector)."""
+    import jax
+    import jax.numpy as jnp
+
+    from eos import curvature
+
+    lr, k_s, steps = config.lr, config.sharpness_every, config.track_steps
+    dtype = jnp.float32
+
+    @jax.jit
+    def update(p, g):
+        return p - jnp.asarray(lr, p.dtype) * g
+
+    if state is None:
+        p = jnp.asarray(theta_star, dtype)
+        start = 0
+        losses = np.full(steps + 1, np.nan, np.float32)
+        s_vals = np.full(steps // k_s + 1, np.nan, np.float32)
+        key = jax.random.PRNGKey(config.seed + 1)
+        u = jax.random.normal(key, p.shape, dtype)
+    else:
+        p = jnp.asarray(state["p"], dtype)
+        start = int(state["step"])
+        losses = np.array(state["loss"])
+        s_vals = np.array(state["sharpness"])
+        u = jnp.asarray(state["u"], dtype)
+
+    for t in range(start, steps + 1):
+        if t % k_s == 0:
+            S, u = curvature.sharpness_matvec(jax.tree_util.Partial(objective.hvp, p), u)
+            s_vals[t // k_s] = float(S)
+        loss, g = objective.value_and_grad(p)
+        losses[t] = float(loss)
+        if t == steps:
+            break
+        p = update(p, g)
+        done = t + 1
+        if done % config.checkpoint_every == 0 and done < steps:
+            st = {"p": p, "step": done, "loss": losses, "sharpness": s_vals, "u": u}
+            ckpt.save({k: np.asarray(v) for k, v in st.items()})
+            bar.to(done)
+    bar.to(steps)
+    offset = int(meta.get("instability_step", 0))
+    arrays = {
+        "gd/step": offset + np.arange(steps + 1),
+        "gd/loss": losses,
+        "gd/sharpness_step": offset + np.arange(0, steps + 1, k_s),
+        "gd/sharpness": s_vals,
+    }
+    return arrays, {"steps_done": steps, "stop_reason": "steps", "dtype": "float32"}
+
+
+# ============================================================================================
+# convenience
+# ============================================================================================
+def describe(name: str, *, profile: str | None = None, **overrides: Any) -> str:
+    """Human-readable configuration of ``name`` (JSON)."""
+    exp = _experiment(name)
+    cfg = get_config(name, profile=profile, **overrides)
+    d = {"experiment": name, "paper": exp.paper_ref, "description": exp.description,
+         "groups": list(exp.groups), "config": cfg.to_dict(), "cache_key": cfg.key()}  # fmt: skip
+    return json.dumps(d, indent=2, default=str)
+
+
+def table(
+    names: Iterable[str] | None = None, *, profiles: Iterable[str] = _profiles.PROFILES
+) -> str:
+    """A Markdown table: experiment -> key configuration fields per profile."""
+    names = list_experiments() if names is None else list(names)
+    cols = ("kind", "model_kwargs", "n", "criterion", "lr", "max_steps", "track_steps")
+    lines = ["| name | profile | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
+    for n in names:
+        for prof in profiles:
+            d = get_config(n, profile=prof).to_dict()
+            lines.append(f"| {n} | {prof} | " + " | ".join(str(d[c]) for c in cols) + " |")
+    return "\n".join(lines)

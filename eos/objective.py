@@ -1,0 +1,425 @@
+"""The training loss ``L(theta)`` as a function of a flat parameter vector (Sec. 3, App. D.3).
+
+An :class:`Objective` evaluates, at a flat vector ``p`` of ``num_params`` parameters,
+
+* ``value(p) = L(p) = (1/n) sum_i loss(f(x_i; p), y_i)``, ``grad(p)``, ``value_and_grad(p)``;
+* ``hvp(p, v) = grad^2 L(p) v`` (forward-over-reverse; ``v`` may be ``(d,)`` or ``(d, k)``);
+* ``D(p, order, *vs)``: the ``order``-th derivative ``D^order L(p)`` contracted with the
+  given vectors, e.g. ``D(p, 3, u, u) = grad^3 L(p)[u, u]``, the sharpness gradient of
+  Lemma 2 when ``u`` is the top eigenvector; fewer vectors leave free indices (dense, tiny
+  problems only). Orders 1-4, forward-over-reverse: one reverse pass for the gradient, then
+  one forward (``jvp``) pass per contracted direction;
+* ``accuracy(p)`` on the training set, ``evaluate(p, dataset)`` (loss and accuracy) on a
+  held-out split;
+* ``fn``: ``L`` as a pure scalar JAX function of ``p`` (for :mod:`eos.curvature`).
+
+Precision. Everything computes in the dtype of ``p``: the same objective called with
+``p.astype(jnp.float64)`` computes in float64 (parameters are unravelled in ``p.dtype``; float
+inputs and the ``1/n`` weights are cast to ``p.dtype`` inside), which is how the paper switches
+to 64-bit after instability (App. D.3). Each method is jitted once per objective; the
+training data are passed to the compiled functions as arguments (not captured as constants),
+so each compiles once per dtype and input shape.
+
+Ghost batching. With ``chunk_size=c`` the ``n`` examples are split into ``ceil(n/c)`` chunks
+(the last one padded with copies of the first example carrying weight 0), and every quantity
+is the sum over chunks of that quantity for the chunk loss ``L_c(p) = sum_{i in c} w_i
+loss_i(p)`` with ``w_i = 1/n`` (``0`` for padding). Because ``L = sum_c L_c`` and every
+quantity above is linear in ``L``, the result equals the full batch up to rounding. The chunks
+are visited by a ``lax.scan`` whose body differentiates one chunk (reverse mode inside the
+body only), so memory is that of one chunk, never a reverse pass through the whole scan.
+With chunking, ``fn`` carries a custom JVP whose tangent is ``grad L . t`` computed chunk by
+chunk, so ``jax.grad(fn)`` and forward-over-reverse derivatives of ``fn`` (``hvp``,
+``D3``) also stay chunked; reverse-over-reverse through ``fn`` works but stores every chunk.
+Note that ``fn`` closes over the training data (a jit of ``fn`` embeds them as constants, about
+1 s extra compile time for 5,000 CIFAR images); prefer the methods in hot loops.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.flatten_util import ravel_pytree
+
+from eos import losses as _losses
+from eos import models as _models
+from eos.data import Dataset
+
+__all__ = ["Objective", "build", "derivative"]
+
+MAX_ORDER = 4
+
+
+# --------------------------------------------------------------------------- derivatives
+
+
+def derivative(f: Callable[[jax.Array], jax.Array], p: jax.Array, order: int, *vs: jax.Array):
+    """``D^order f(p)[v_1, ..., v_m]`` for a scalar ``f`` of a flat vector, forward-over-reverse.
+
+    ``G_0 = grad f`` (reverse mode), ``G_j(p) = d/ds G_{j-1}(p + s v_j)|_{s=0}`` (one ``jvp``
+    each), so ``G_{order-1}(p) = D^order f(p)[v_1, ..., v_{order-1}, .]``. With ``m = order``
+    vectors the result is the scalar ``G_{order-1}(p) . v_order``; with ``m = order - 1`` the
+    vector ``G_{order-1}(p)``; with fewer, the remaining ``order - 1 - m`` indices are filled by
+    ``jacfwd`` and the result has shape ``(d,) * (order - m)``.
+    """
+    if int(order) != order or not 1 <= order <= MAX_ORDER:
+        raise ValueError(f"order must be an integer in 1..{MAX_ORDER}, got {order!r}")
+    if len(vs) > order:
+        raise ValueError(f"at most order={order} vectors can be contracted, got {len(vs)}")
+    vs = tuple(jnp.asarray(v).astype(p.dtype) for v in vs)
+    g = jax.grad(f)
+    for v in vs[: order - 1]:
+        g = _jvp_along(g, v)
+    if len(vs) == order:
+        return jnp.dot(g(p), vs[-1])
+    for _ in range(order - 1 - len(vs)):
+        g = jax.jacfwd(g)
+    return g(p)
+
+
+def _jvp_along(g: Callable, v: jax.Array) -> Callable:
+    return lambda x: jax.jvp(g, (x,), (v,))[1]
+
+
+def _hvp(f: Callable, p: jax.Array, v: jax.Array) -> jax.Array:
+    """``grad^2 f(p) v`` (forward-over-reverse); ``v`` of shape ``(d,)`` or ``(d, k)``."""
+    v = v.astype(p.dtype)
+    one = lambda w: jax.jvp(jax.grad(f), (p,), (w,))[1]  # noqa: E731
+    if v.ndim == 1:
+        return one(v)
+    return jax.vmap(one, in_axes=1, out_axes=1)(v)
+
+
+# --------------------------------------------------------------------------- data layout
+
+
+def _layout(dataset: Dataset, chunk_size: int | None) -> dict[str, jax.Array]:
+    """Device arrays ``x``, ``y``, ``w`` (weights ``1/n``); with ``chunk_size`` a leading chunk
+    axis, the last chunk padded with copies of example 0 of weight 0."""
+    x = np.asarray(dataset.inputs)
+    y = np.asarray(dataset.labels)
+    n = len(y)
+    w = np.full((n,), 1.0 / n, dtype=np.float64)
+    if chunk_size is not None:
+        c = min(chunk_size, n)
+        num_chunks = math.ceil(n / c)
+        pad = num_chunks * c - n
+        if pad:
+            x = np.concatenate([x, np.repeat(x[:1], pad, axis=0)])
+            y = np.concatenate([y, np.repeat(y[:1], pad, axis=0)])
+            w = np.concatenate([w, np.zeros((pad,), dtype=np.float64)])
+        x = x.reshape(num_chunks, c, *x.shape[1:])
+        y = y.reshape(num_chunks, c)
+        w = w.reshape(num_chunks, c)
+    return {"x": jnp.asarray(x), "y": jnp.asarray(y), "w": jnp.asarray(w)}
+
+
+def _reduce(q: Callable, p: jax.Array, data: Any, *args: Any) -> Any:
+    """``sum_c q(p, chunk_c, *args)`` by ``lax.scan`` when ``data`` is chunked, else
+    ``q(p, data, *args)``. Each ``q`` call differentiates only its own chunk."""
+    if data is None or data["w"].ndim == 1:
+        return q(p, data, *args)
+    first = jax.tree_util.tree_map(lambda a: a[0], data)
+    shapes = jax.eval_shape(q, p, first, *args)
+    init = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+    def body(acc, chunk):
+        return jax.tree_util.tree_map(jnp.add, acc, q(p, chunk, *args)), None
+
+    return lax.scan(body, init, data)[0]
+
+
+def _check_labels(dataset: Dataset, criterion: _losses.Criterion) -> None:
+    y = np.asarray(dataset.labels)
+    criterion.check_num_classes(dataset.num_classes)
+    if dataset.num_classes == 1:
+        bad = ~np.isin(y, (-1, 1))
+        if bad.any():
+            raise ValueError(
+                f"data set {dataset.name!r} has num_classes=1 (binary) but labels other than "
+                f"±1, e.g. {y[bad][:3].tolist()}"
+            )
+    elif y.size and (y.min() < 0 or y.max() >= dataset.num_classes):
+        raise ValueError(
+            f"data set {dataset.name!r} has labels outside 0..{dataset.num_classes - 1}"
+        )
+
+
+# --------------------------------------------------------------------------- Objective
+
+
+class Objective:
+    """``L`` over a flat parameter vector; see the module docstring.
+
+    Construct with :func:`build` (a model, a data set, a criterion) or
+    :meth:`Objective.from_function` (any scalar JAX function of a flat vector).
+    """
+
+    def __init__(
+        self,
+        chunk_loss: Callable[[jax.Array, Any], jax.Array],
+        data: dict[str, jax.Array] | None,
+        *,
+        num_params: int | None,
+        unravel: Callable[[jax.Array], Any] | None = None,
+        chunk_correct: Callable[[jax.Array, Any], jax.Array] | None = None,
+        apply: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+        chunk_size: int | None = None,
+        criterion: _losses.Criterion | None = None,
+        model: nn.Module | None = None,
+        dataset: Dataset | None = None,
+    ) -> None:
+        self._chunk_loss = chunk_loss
+        self._chunk_correct = chunk_correct
+        self._data = data
+        self.num_params = num_params
+        self.unravel = unravel if unravel is not None else (lambda p: p)
+        self.chunk_size = chunk_size
+        self.criterion = criterion
+        self.model = model
+        self.dataset = dataset
+        self._apply = apply
+        self._eval_data: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+        loss = chunk_loss
+        self._value = jax.jit(lambda p, data: _reduce(loss, p, data))
+        self._value_and_grad = jax.jit(
+            lambda p, data: _reduce(lambda p, c: jax.value_and_grad(loss)(p, c), p, data)
+        )
+        self._grad = jax.jit(
+            lambda p, data: _reduce(lambda p, c: jax.grad(loss)(p, c), p, data)
+        )
+        self._hvp = jax.jit(
+            lambda p, v, data: _reduce(lambda p, c, v: _hvp(lambda q: loss(q, c), p, v), p, data, v)
+        )
+        self._D = jax.jit(
+            lambda p, order, vs, data: _reduce(
+                lambda p, c, vs: derivative(lambda q: loss(q, c), p, order, *vs), p, data, vs
+            ),
+            static_argnums=1,
+        )
+        if chunk_correct is not None:
+            self._accuracy = jax.jit(lambda p, data: _reduce(chunk_correct, p, data))
+        else:
+            self._accuracy = None
+        self._evaluate = jax.jit(
+            lambda p, data: (_reduce(loss, p, data), _reduce(chunk_correct, p, data))
+            if chunk_correct is not None
+            else (_reduce(loss, p, data), None)
+        )
+        self._outputs = jax.jit(apply) if apply is not None else None
+        self.fn = jax.jit(self._make_fn())
+
+    # ---- construction
+
+    @classmethod
+    def from_function(
+        cls, f: Callable[[jax.Array], jax.Array], *, num_params: int | None = None
+    ) -> Objective:
+        """Wrap a scalar JAX function ``f`` of a flat vector (toy model, synthetic tests).
+
+        ``accuracy`` returns NaN; ``unravel`` is the identity; ``num_params`` as given.
+        """
+        return cls(lambda p, _data: f(p), None, num_params=num_params)
+
+    def _make_fn(self) -> Callable[[jax.Array], jax.Array]:
+        data, loss = self._data, self._chunk_loss
+        if data is None or data["w"].ndim == 1:
+            return lambda p: loss(p, data)
+
+        @jax.custom_jvp
+        def fn(p):
+            return _reduce(loss, p, data)
+
+        @fn.defjvp
+        def fn_jvp(primals, tangents):
+            (p,), (t,) = primals, tangents
+            value, g = _reduce(lambda p, c: jax.value_and_grad(loss)(p, c), p, data)
+            return value, jnp.dot(g, t.astype(g.dtype))
+
+        return fn
+
+    # ---- the public interface (all jitted, in the dtype of p)
+
+    def value(self, p: jax.Array) -> jax.Array:
+        """``L(p)``."""
+        return self._value(p, self._data)
+
+    def grad(self, p: jax.Array) -> jax.Array:
+        """``grad L(p)``, shape ``(d,)``."""
+        return self._grad(p, self._data)
+
+    def value_and_grad(self, p: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(L(p), grad L(p))``."""
+        return self._value_and_grad(p, self._data)
+
+    def hvp(self, p: jax.Array, v: jax.Array) -> jax.Array:
+        """``grad^2 L(p) v`` for ``v`` of shape ``(d,)``, or column by column for ``(d, k)``."""
+        p = jnp.asarray(p)
+        v = jnp.asarray(v, dtype=p.dtype)
+        if v.ndim not in (1, 2):
+            raise ValueError(f"hvp needs v of shape (d,) or (d, k), got {v.shape}")
+        return self._hvp(p, v, self._data)
+
+    def D(self, p: jax.Array, order: int, *vs: jax.Array) -> jax.Array:
+        """``D^order L(p)[vs...]`` (orders 1-4); fewer vectors leave free indices."""
+        if int(order) != order or not 1 <= order <= MAX_ORDER:
+            raise ValueError(f"order must be an integer in 1..{MAX_ORDER}, got {order!r}")
+        if len(vs) > order:
+            raise ValueError(f"at most order={order} vectors can be contracted, got {len(vs)}")
+        p = jnp.asarray(p)
+        vs = tuple(jnp.asarray(v, dtype=p.dtype) for v in vs)
+        return self._D(p, int(order), vs, self._data)
+
+    def accuracy(self, p: jax.Array) -> jax.Array:
+        """Training accuracy (fraction correct); NaN when the objective has no labels."""
+        if self._accuracy is None:
+            return jnp.asarray(jnp.nan, dtype=jnp.asarray(p).dtype)
+        return self._accuracy(p, self._data)
+
+    def evaluate(self, p: jax.Array, dataset: Dataset) -> dict[str, jax.Array]:
+        """``{"loss": ..., "accuracy": ...}`` of the model at ``p`` on ``dataset`` (e.g. a test
+        split), chunked like the training data."""
+        if self.criterion is None or self._apply is None:
+            raise ValueError("evaluate needs an objective built from a model and a criterion")
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"evaluate needs an eos.data.Dataset, got {type(dataset).__name__}")
+        data = self._eval_data.get(dataset)
+        if data is None:
+            _check_labels(dataset, self.criterion)
+            data = _layout(dataset, self.chunk_size)
+            self._eval_data[dataset] = data
+        loss, acc = self._evaluate(p, data)
+        return {"loss": loss, "accuracy": acc}
+
+    def outputs(self, p: jax.Array, inputs: jax.Array | np.ndarray | None = None) -> jax.Array:
+        """Network outputs ``f(x; p)`` for ``inputs`` (default: the training inputs), unchunked."""
+        if self._apply is None:
+            raise ValueError("outputs needs an objective built from a model")
+        if inputs is None:
+            inputs = self.dataset.inputs
+        return self._outputs(p, jnp.asarray(inputs))
+
+    def __repr__(self) -> str:
+        parts = [f"num_params={self.num_params}"]
+        if self.model is not None:
+            parts.insert(0, f"model={type(self.model).__name__}")
+        if self.dataset is not None:
+            parts.append(f"data={self.dataset.name}[{len(self.dataset)}]")
+        if self.criterion is not None:
+            parts.append(f"criterion={self.criterion.name}")
+        if self.chunk_size is not None:
+            parts.append(f"chunk_size={self.chunk_size}")
+        return f"Objective({', '.join(parts)})"
+
+
+# --------------------------------------------------------------------------- build
+
+
+@functools.lru_cache(maxsize=32)
+def _initial_parameters(
+    module: nn.Module, shape: tuple[int, ...], dtype: str, seed: int
+) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
+    """``ravel_pytree`` of ``module.init(PRNGKey(seed), zeros(shape, dtype))`` in float32.
+
+    Initial values depend only on the module, the input shape and the seed, so they are
+    cached: rebuilding an objective (another chunk size, criterion or data subset of the same
+    shape) reuses them instead of recompiling the initialisers.
+    """
+    params = jax.jit(module.init)(jax.random.PRNGKey(seed), jnp.zeros(shape, dtype=dtype))
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.float32), params)
+    return ravel_pytree(params)
+
+
+
+def build(
+    model: str | nn.Module,
+    data: Dataset,
+    criterion: str | _losses.Criterion,
+    *,
+    seed: int = 0,
+    chunk_size: int | None = None,
+    **model_kw: Any,
+) -> tuple[Objective, jax.Array]:
+    """``(objective, p0)`` for ``model`` trained on ``data`` with ``criterion``.
+
+    ``model``: a name of :data:`eos.models.MODELS` (built with ``num_classes =
+    data.num_classes`` and ``model_kw``; for the Transformer ``vocab_size`` and ``pad_id``
+    default to the data set's) or a flax module. ``criterion``: a name of
+    :data:`eos.losses.CRITERIA` (``"mse"`` picks categorical/binary from ``data.num_classes``).
+    ``p0``: the flattened initial parameters (``jax.random.PRNGKey(seed)``), float32.
+    ``chunk_size``: ghost-batch size (see the module docstring); ``None`` = one full batch.
+    """
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be an eos.data.Dataset, got {type(data).__name__}")
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+        chunk_size = int(chunk_size)
+    crit = (
+        criterion
+        if isinstance(criterion, _losses.Criterion)
+        else _losses.get(criterion, num_classes=data.num_classes)
+    )
+    _check_labels(data, crit)
+
+    if isinstance(model, str):
+        kw = dict(model_kw)
+        if model.lower() == "transformer":
+            kw.setdefault("vocab_size", data.metadata.get("vocab_size"))
+            kw.setdefault("pad_id", data.metadata.get("pad_id", 0))
+            kw.setdefault("max_len", max(64, int(np.asarray(data.inputs).shape[1])))
+        module = _models.build(model, num_classes=data.num_classes, **kw)
+    elif isinstance(model, nn.Module):
+        if model_kw:
+            raise ValueError(f"model keywords {sorted(model_kw)} need a model name, not a module")
+        module = model
+    else:
+        raise TypeError(f"model must be a name or a flax module, got {type(model).__name__}")
+
+    x = np.asarray(data.inputs)
+    spec = (module, (1, *x.shape[1:]), str(x.dtype), int(seed))
+    try:
+        hash(module)
+    except TypeError:  # an unhashable user module: initialise without the cache
+        p0, unravel0 = _initial_parameters.__wrapped__(*spec)
+    else:
+        p0, unravel0 = _initial_parameters(*spec)
+
+    def unravel(p: jax.Array) -> Any:
+        return jax.tree_util.tree_map(lambda a: a.astype(p.dtype), unravel0(p))
+
+    def apply(p: jax.Array, x: jax.Array) -> jax.Array:
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            x = x.astype(p.dtype)
+        return module.apply(unravel(p), x)
+
+    def chunk_loss(p: jax.Array, chunk: dict[str, jax.Array]) -> jax.Array:
+        per = crit.per_example(apply(p, chunk["x"]), chunk["y"])
+        return jnp.sum(chunk["w"].astype(p.dtype) * per)
+
+    def chunk_correct(p: jax.Array, chunk: dict[str, jax.Array]) -> jax.Array:
+        ok = crit.correct(apply(p, chunk["x"]), chunk["y"])
+        return jnp.sum(chunk["w"].astype(p.dtype) * ok.astype(p.dtype))
+
+    objective = Objective(
+        chunk_loss,
+        _layout(data, chunk_size),
+        num_params=int(p0.size),
+        unravel=unravel,
+        chunk_correct=chunk_correct,
+        apply=apply,
+        chunk_size=chunk_size,
+        criterion=crit,
+        model=module,
+        dataset=data,
+    )
+    return objective, p0.astype(jnp.float32)

@@ -1,0 +1,538 @@
+"""The experiment registry, the on-disk cache and the resumable runner (eos.experiments, eos.results).
+
+Pipeline tests run the real code path (data -> objective -> eos.dynamics) under the ``smoke``
+profile with ``EOS_RESULTS_DIR`` in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import eos
+from eos import experiments as E
+from eos import results as R
+from eos.profiles import PROFILES
+
+# ---------------------------------------------------------------------------------------------
+# The paper, transcribed (App. D.1, D.2, Sec. 6, Fig. 1, Fig. 4, App. E and App. G headings).
+# ---------------------------------------------------------------------------------------------
+# App. D.1: "The MLP has width 200, the CNN has width 32, and both are using the swish
+# activation. [...] a ResNet18 with progressive widths 16, 32, 64, 128 and [...] a 2-layer
+# Transformer with hidden dimension 64 and two attention heads." 3-layer MLP and CNN (Sec. 6).
+PAPER_ARCHITECTURES = {
+    "mlp": {"width": 200, "linear_layers": 3},
+    "cnn": {"width": 32, "conv_layers": 2},
+    "resnet18": {"widths": (16, 32, 64, 128), "layers": 18},
+    "transformer": {"hidden_size": 64, "num_heads": 2, "num_layers": 2},
+}
+# App. D.2 tasks: (data set, number of classes, loss)
+TASKS = {
+    "MLP+MSE on CIFAR10": ("mlp", "cifar10", 10, "categorical_mse"),
+    "CNN+MSE on CIFAR10": ("cnn", "cifar10", 10, "categorical_mse"),
+    "CNN+Logistic on CIFAR10 (cats vs dogs)": ("cnn", "cifar10_binary", 2, "logistic"),
+    "ResNet18+MSE on CIFAR10 (cats vs dogs)": ("resnet18", "cifar10_binary", 2, "binary_mse"),
+    "Transformer+MSE on SST2": ("transformer", "sst2", 2, "binary_mse"),
+    "Transformer+Logistic on SST2": ("transformer", "sst2", 2, "logistic"),
+}
+# App. E / App. G learning rates, per setting (section headings "eta = ...").
+APP_E_LRS = {
+    "MLP+MSE on CIFAR10": (0.02, 0.01, 0.005, 0.002),
+    "CNN+MSE on CIFAR10": (0.02, 0.005, 0.002),
+    "CNN+Logistic on CIFAR10 (cats vs dogs)": (0.02, 0.01, 0.005, 0.002),
+    "ResNet18+MSE on CIFAR10 (cats vs dogs)": (0.002, 0.001),
+    "Transformer+MSE on SST2": (0.002, 0.001),
+    "Transformer+Logistic on SST2": (0.02, 0.01, 0.005, 0.002),
+}
+# Fig. 4 (Sec. 7.1 headings): MLP+MSE eta=0.002, CNN+MSE eta=0.005, Transformer+MSE eta=0.001.
+FIG4 = {
+    ("MLP+MSE on CIFAR10", 0.002),
+    ("CNN+MSE on CIFAR10", 0.005),
+    ("Transformer+MSE on SST2", 0.001),
+}
+# Fig. 1: "We train an MLP on CIFAR10 with learning rate eta = 2/100."
+FIG1_LR = 2 / 100
+# Sec. 6 / App. D: "a 5k subset of CIFAR10"; App. D.3: stop once lambda_2 >= 1.9/eta.
+PAPER_N = 5000
+LAMBDA2_STOP = 1.9
+
+
+def _task_of(cfg: E.ExperimentConfig) -> str:
+    matches = [
+        t
+        for t, (m, d, _, c) in TASKS.items()
+        if (m, d, c) == (cfg.model, cfg.dataset, cfg.criterion)
+    ]
+    assert len(matches) == 1, cfg
+    return matches[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# registry
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_experiment_resolves_under_every_profile(profile):
+    names = E.list_experiments()
+    assert len(names) == len(set(names)) == 1 + sum(len(v) for v in APP_E_LRS.values())
+    keys = {}
+    for name in names:
+        cfg = E.get_config(name, profile=profile)
+        assert cfg.name == name
+        assert cfg == E.get_config(name, profile=profile) and hash(cfg) == hash(
+            E.get_config(name, profile=profile)
+        )
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            cfg.lr = 1.0  # type: ignore[misc]
+        text = json.dumps(cfg.to_dict())  # JSON-serialisable ...
+        assert E.ExperimentConfig.from_dict(json.loads(text)) == cfg  # ... and round-trips
+        assert cfg.kind in ("track", "gd")
+        if cfg.kind == "track":
+            assert cfg.track_steps >= 1 and cfg.lambda2_threshold == LAMBDA2_STOP
+        keys.setdefault(cfg.key(), []).append(name)
+        # the model really builds with these keywords (shape-only, no compute)
+        _count_params(cfg)
+    if profile != "smoke":  # distinct configurations get distinct cache keys
+        assert all(len(v) == 1 for v in keys.values()), keys
+    # the profile env var picks the default
+    os.environ["EOS_PROFILE"], old = profile, os.environ.get("EOS_PROFILE")
+    try:
+        assert E.get_config("fig1-mlp") == E.get_config("fig1-mlp", profile=profile)
+    finally:
+        os.environ["EOS_PROFILE"] = old if old is not None else "smoke"
+
+
+def _count_params(cfg: E.ExperimentConfig) -> int:
+    from eos import models
+
+    kw = cfg.model_kw
+    num_classes = 10 if cfg.dataset == "cifar10" else 1
+    if cfg.model == "transformer":
+        kw.setdefault("vocab_size", 100)
+        x = jax.ShapeDtypeStruct((2, 16), np.int32)
+    else:
+        x = jax.ShapeDtypeStruct((2, 32, 32, 3), np.float32)
+    module = models.build(cfg.model, num_classes=num_classes, **kw)
+    shapes = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
+    return sum(int(np.prod(s.shape)) for s in jax.tree_util.tree_leaves(shapes))
+
+
+def test_paper_profile_matches_appendix_d():
+    # App. E and App. G: exactly the settings and learning rates the paper reports
+    for group in ("app-e", "app-g"):
+        got = set()
+        for name in E.experiments_for(group):
+            cfg = E.get_config(name, profile="paper")
+            assert cfg.kind == "track"
+            got.add((_task_of(cfg), cfg.lr))
+        want = {(t, lr) for t, lrs in APP_E_LRS.items() for lr in lrs}
+        assert got == want
+    # App. G uses the generalized predicted dynamics (App. F)
+    assert all(E.get_config(n, profile="paper").generalized for n in E.experiments_for("app-g"))
+    # Fig. 4
+    got = {(_task_of(c), c.lr) for c in map(lambda n: E.get_config(n, profile="paper"),
+                                              E.experiments_for("fig4"))}  # fmt: skip
+    assert got == FIG4
+    # Fig. 1: plain GD of the MLP on CIFAR-10 at eta = 2/100, past instability (~2200 steps)
+    (fig1,) = E.experiments_for("fig1")
+    c = E.get_config(fig1, profile="paper")
+    assert (c.kind, c.model, c.dataset, c.lr) == ("gd", "mlp", "cifar10", FIG1_LR)
+    assert c.max_steps > 2200 and c.track_steps > 0 and c.n == PAPER_N
+
+    for name in E.list_experiments():
+        c = E.get_config(name, profile="paper")
+        # App. D: 5k examples, full batch (ghost batches would only change rounding)
+        assert c.n == PAPER_N
+        arch = PAPER_ARCHITECTURES[c.model]
+        kw = c.model_kw
+        if c.model == "mlp":
+            assert kw["width"] == arch["width"] and kw["depth"] + 1 == arch["linear_layers"]
+            # independent count: 3072*200+200 + 200*200+200 + 200*10+10
+            assert _count_params(c) == 3072 * 200 + 200 + 200 * 200 + 200 + 200 * 10 + 10
+        elif c.model == "cnn":
+            assert kw.get("width", 32) == arch["width"]
+            out = 10 if c.dataset == "cifar10" else 1
+            # two 3x3 convs (3->32, 32->32) with biases; two 2x2 pools: 8*8*32 features
+            want = 3 * 3 * 3 * 32 + 32 + 3 * 3 * 32 * 32 + 32 + 8 * 8 * 32 * out + out
+            assert _count_params(c) == want
+        elif c.model == "resnet18":
+            assert tuple(kw["widths"]) == arch["widths"]
+            # stem + 4 stages x 2 basic blocks x 2 convs + final dense = 18 weight layers
+            assert 1 + len(kw["widths"]) * kw.get("blocks_per_stage", 2) * 2 + 1 == arch["layers"]
+        elif c.model == "transformer":
+            for k in ("hidden_size", "num_heads", "num_layers"):
+                assert kw[k] == arch[k], k
+        # App. D.2 label spaces
+        assert (c.dataset == "cifar10") == (TASKS[_task_of(c)][2] == 10)
+
+
+def test_groups_and_names():
+    assert set(E.experiments_for("all")) == set(E.list_experiments())
+    assert "mlp-mse-cifar10-lr0.02" in E.experiments_for("app-e")
+    assert "fig1-mlp" in E.experiments_for("fig1")
+    for g in E.GROUPS:
+        assert E.experiments_for(g), g
+    for name in E.experiments_for("app-e"):
+        c = E.get_config(name, profile="paper")
+        assert name.endswith(f"-lr{c.lr:g}")
+
+
+def test_quick_and_smoke_are_smaller_than_paper():
+    for name in E.list_experiments():
+        p, q, s = (E.get_config(name, profile=x) for x in ("paper", "quick", "smoke"))
+        assert s.n <= q.n <= p.n
+        assert s.track_steps <= q.track_steps <= p.track_steps
+        assert s.max_steps <= q.max_steps <= p.max_steps
+        assert _count_params(s) <= _count_params(q) <= _count_params(p)
+
+
+@pytest.mark.parametrize(
+    "call, message, listed",
+    [
+        (lambda: E.get_config("nope"), "unknown experiment 'nope'", "mlp-mse-cifar10-lr0.02"),
+        (lambda: E.run("nope"), "unknown experiment 'nope'", "fig1-mlp"),
+        (lambda: E.load("nope"), "unknown experiment 'nope'", "fig1-mlp"),
+        (lambda: E.get_config("fig1-mlp", profile="huge"), "unknown profile 'huge'", "smoke"),
+        (lambda: E.experiments_for("fig9"), "unknown group 'fig9'", "app-g"),
+        (lambda: E.get_config("fig1-mlp", steps=3), "unknown override 'steps'", "track_steps"),
+        (
+            lambda: E.apply_overrides(E.get_config("fig1-mlp"), {"name": "x"}),
+            "unknown override 'name'",
+            "max_steps",
+        ),
+        (lambda: E.get_config("fig1-mlp", n=2.5), "wrong type", "int"),
+        (lambda: E.get_config("fig1-mlp", n=True), "wrong type", "int"),
+        (lambda: E.get_config("fig1-mlp", lr="big"), "wrong type", "float"),
+        (lambda: E.get_config("fig1-mlp", lr=0.0), "finite number > 0", "lr"),
+        (lambda: E.get_config("fig1-mlp", track_steps=-1), "must be >= 0", "track_steps"),
+        (lambda: E.get_config("fig1-mlp", kind="sgd"), "unknown kind", "track, gd"),
+        (lambda: E.get_config("fig1-mlp", model="vgg"), "unknown model", "resnet18"),
+        (lambda: E.get_config("fig1-mlp", dataset="mnist"), "unknown dataset", "sst2"),
+        (lambda: E.get_config("fig1-mlp", criterion="logistic"), "does not fit", "cifar10"),
+        (
+            lambda: E.get_config("fig1-mlp", model_kwargs={"wide": 3}),
+            "unknown model_kwargs",
+            "width",
+        ),
+        (lambda: E.get_config("fig1-mlp", model_kwargs={"width": 2.0}), "integer", "width"),
+        (lambda: E.get_config("fig1-mlp", chunk_size=0), "chunk_size", "positive"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(call, message, listed):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert message in str(info.value) and listed in str(info.value)
+
+
+def test_overrides_change_config_and_int_to_float():
+    c = E.get_config("fig1-mlp", profile="smoke", lr=1, track_steps=3, chunk_size=8)
+    assert c.lr == 1.0 and isinstance(c.lr, float) and c.track_steps == 3 and c.chunk_size == 8
+    base = E.get_config("fig1-mlp", profile="smoke")
+    assert c.key() != base.key()
+    # the checkpoint interval and the name do not change what is computed
+    assert E.get_config("fig1-mlp", profile="smoke", checkpoint_every=7).key() == base.key()
+    assert dataclasses.replace(base, name="other").key() == base.key()
+
+
+# ---------------------------------------------------------------------------------------------
+# eos.results: atomic files, validation, keys
+# ---------------------------------------------------------------------------------------------
+def _arrays():
+    rng = np.random.default_rng(0)
+    return {
+        "gd/loss": rng.standard_normal(7).astype(np.float32),
+        "gd/x": rng.standard_normal((3, 2)),
+        "lambda2/step": np.arange(4, dtype=np.int64),
+        "flag": np.array(True),
+        "label": np.array("stop"),
+        "nan": np.array([np.nan, np.inf, -0.0]),
+    }
+
+
+def test_npz_round_trip_is_bitwise(tmp_path):
+    a = _arrays()
+    R.save_npz(tmp_path / "r.npz", a, {"meta": {"x": np.float32(1.5), "t": (1, 2)}})
+    b, manifest = R.load_npz(tmp_path / "r.npz")
+    assert set(a) == set(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape
+        assert a[k].tobytes() == b[k].tobytes()
+    assert manifest["meta"] == {"x": 1.5, "t": [1, 2]}
+    assert manifest["complete"] is True and manifest["format"] == R.FORMAT_VERSION
+    assert [p.name for p in tmp_path.iterdir()] == ["r.npz"]  # no temp file left behind
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "foreign", "incomplete"])
+def test_half_written_or_damaged_file_is_never_valid(tmp_path, damage):
+    path = tmp_path / "r.npz"
+    R.save_npz(path, _arrays(), {})
+    raw = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "flip":  # a bit flip inside one array's data
+        i = raw.index(_arrays()["gd/x"].tobytes()) + 5
+        path.write_bytes(raw[:i] + bytes([raw[i] ^ 1]) + raw[i + 1 :])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "foreign":
+        np.savez(path, x=np.arange(3))
+    elif damage == "incomplete":
+        arrays, manifest = R.load_npz(path)
+        manifest["complete"] = False
+        data = {**arrays, R.MANIFEST_KEY: np.frombuffer(json.dumps(manifest).encode(), np.uint8)}
+        with open(path, "wb") as fh:
+            np.savez(fh, **data)
+    with pytest.raises(R.CorruptResultError):
+        R.load_npz(path)
+
+
+def test_writer_crash_leaves_old_file_intact(tmp_path, monkeypatch):
+    path = tmp_path / "r.npz"
+    R.save_npz(path, {"a": np.arange(3)}, {"v": 1})
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(R.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        R.save_npz(path, {"a": np.arange(5)}, {"v": 2})
+    monkeypatch.undo()
+    arrays, manifest = R.load_npz(path)
+    assert manifest["v"] == 1 and arrays["a"].tolist() == [0, 1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["r.npz"]
+
+
+def test_checkpointer_ignores_damaged_checkpoint(tmp_path):
+    ck = R.Checkpointer(tmp_path, "after")
+    assert ck.load() is None
+    ck.save({"p": np.arange(4.0), "step": np.asarray(3)})
+    got = ck.load()
+    assert got["step"] == 3 and got["p"].tolist() == [0, 1, 2, 3]
+    ck.path.write_bytes(ck.path.read_bytes()[:50])
+    assert ck.load() is None and ck.discarded
+    ck.clear()
+    assert not ck.path.exists()
+
+
+def test_cache_key_depends_on_config_and_source():
+    c = E.get_config("fig1-mlp", profile="smoke")
+    k = R.cache_key(c.key_dict(), "aaaa")
+    assert R.cache_key(c.key_dict(), "aaaa") == k
+    assert R.cache_key(c.key_dict(), "bbbb") != k
+    assert R.cache_key({**c.key_dict(), "seed": 1}, "aaaa") != k
+    # the fingerprint hashes the package sources, independently recomputed here
+    import hashlib
+
+    pkg = Path(eos.__file__).parent
+    h = hashlib.sha256()
+    for p in sorted(pkg.rglob("*.py")):
+        rel = p.relative_to(pkg).as_posix()
+        if rel in R.FINGERPRINT_EXCLUDE or "__pycache__" in rel:
+            continue
+        h.update(rel.encode() + b"\0" + p.read_bytes() + b"\0")
+    assert R.source_fingerprint() == h.hexdigest()[:16]
+    assert "plotting.py" in R.FINGERPRINT_EXCLUDE and "experiments.py" not in R.FINGERPRINT_EXCLUDE
+
+
+def test_results_root_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path / "x"))
+    assert R.results_root() == tmp_path / "x"
+    assert E.result_path("fig1-mlp", profile="smoke").parent == tmp_path / "x"
+    monkeypatch.delenv("EOS_RESULTS_DIR")
+    import pooch
+
+    assert R.results_root() == Path(pooch.os_cache("eos")) / "results"
+
+
+def test_load_before_run_names_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError) as info:
+        E.load("fig1-mlp", profile="smoke")
+    assert "python -m eos run fig1-mlp --profile smoke" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# the real pipeline (smoke profile)
+# ---------------------------------------------------------------------------------------------
+needs_data = pytest.mark.usefixtures("data_root")
+
+# small, fast variants of real experiments used by the pipeline tests
+TRACK = ("mlp-mse-cifar10-lr0.02", {"track_steps": 4})
+GD = ("fig1-mlp", {"track_steps": 6})
+
+
+class _Counter:
+    """Counts calls to the dynamics phases (wrapping the real functions)."""
+
+    def __init__(self, monkeypatch):
+        self.calls = {"instability": 0, "track": 0, "gd": 0}
+        for phase, attr in (("instability", "_phase_instability"), ("track", "_phase_track"),
+                            ("gd", "_phase_gd")):  # fmt: skip
+            real = getattr(E, attr)
+
+            def wrapped(*a, _real=real, _phase=phase, **k):
+                self.calls[_phase] += 1
+                return _real(*a, **k)
+
+            monkeypatch.setattr(E, attr, wrapped)
+
+
+def _same_arrays(a: E.Result, b: E.Result) -> None:
+    assert set(a.trajectory) == set(b.trajectory) and set(a.history) == set(b.history)
+    for part in ("trajectory", "history"):
+        for k, v in getattr(a, part).items():
+            w = getattr(b, part)[k]
+            assert v.dtype == w.dtype and v.shape == w.shape, k
+            assert v.tobytes() == w.tobytes(), f"{part}/{k} differs"
+    assert a.theta_star.tobytes() == b.theta_star.tobytes()
+    assert a.meta == b.meta
+
+
+@needs_data
+@pytest.mark.parametrize("name, overrides", [TRACK, GD])
+def test_cache_hit_returns_identical_arrays_without_recomputation(
+    name, overrides, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path))
+    count = _Counter(monkeypatch)
+    first = E.run(name, profile="smoke", progress=False, **overrides)
+    n_calls = dict(count.calls)
+    assert n_calls["instability"] == 1 and sum(n_calls.values()) == 2
+    second = E.run(name, profile="smoke", progress=False, **overrides)
+    assert count.calls == n_calls  # nothing recomputed
+    _same_arrays(first, second)
+    _same_arrays(first, E.load(name, profile="smoke", **overrides))
+    assert first.provenance == second.provenance
+    # a changed configuration misses ...
+    E.run(name, profile="smoke", progress=False, **{**overrides, "seed": 1})
+    assert count.calls["instability"] == 2
+    # ... and so does changed source code (a new fingerprint)
+    monkeypatch.setattr(R, "source_fingerprint", lambda: "0123456789abcdef")
+    with pytest.raises(FileNotFoundError):
+        E.load(name, profile="smoke", **overrides)
+    E.run(name, profile="smoke", progress=False, **overrides)
+    assert count.calls["instability"] == 3
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_after(monkeypatch, phase: str, saves: int) -> None:
+    """Make the run die right after the ``saves``-th checkpoint of ``phase`` was written."""
+    real = R.Checkpointer.save
+
+    def save(self, state):
+        real(self, state)
+        if self.phase == phase and self.saves >= saves:
+            raise _Crash(f"simulated crash after checkpoint {self.saves} of {phase}")
+
+    monkeypatch.setattr(R.Checkpointer, "save", save)
+
+
+@needs_data
+@pytest.mark.parametrize(
+    "name, overrides, phase",
+    [(*TRACK, "instability"), (*TRACK, "after"), (*GD, "after")],
+)
+def test_interrupted_run_resumes_bit_for_bit(name, overrides, phase, tmp_path, monkeypatch):
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path / "straight"))
+    straight = E.run(name, profile="smoke", progress=False, **overrides)
+
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path / "crashed"))
+    with monkeypatch.context() as m:
+        _crash_after(m, phase, saves=1)
+        with pytest.raises(_Crash):
+            E.run(name, profile="smoke", progress=False, **overrides)
+    folder = E.result_path(name, profile="smoke", **overrides)
+    assert (folder / f"checkpoint-{phase}.npz").exists()
+    with pytest.raises(FileNotFoundError):  # the interrupted run left no result
+        E.load(name, profile="smoke", **overrides)
+
+    resumed = E.run(name, profile="smoke", progress=False, **overrides)
+    assert phase in resumed.provenance["resumed_from"]
+    assert resumed.provenance["resumed_from"][phase] > 0
+    _same_arrays(straight, resumed)
+    # checkpoints are removed once the result is complete
+    assert sorted(p.name for p in folder.iterdir()) == [R.RESULT_FILE]
+
+
+@needs_data
+def test_half_written_result_is_recomputed(tmp_path, monkeypatch):
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path))
+    name, overrides = GD
+    good = E.run(name, profile="smoke", progress=False, **overrides)
+    path = good.path
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(R.CorruptResultError):
+        E.load(name, profile="smoke", **overrides)
+    count = _Counter(monkeypatch)
+    with pytest.warns(UserWarning, match="recomputing"):
+        again = E.run(name, profile="smoke", progress=False, **overrides)
+    assert count.calls["gd"] == 1
+    _same_arrays(good, again)
+
+
+def _git_head() -> str:
+    root = Path(eos.__file__).resolve().parents[1]
+    res = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    return res.stdout.strip() if res.returncode == 0 else "unknown"
+
+
+def _check_provenance(res: E.Result) -> None:
+    p = res.provenance
+    assert p["config"] == res.config.to_dict()
+    assert p["cache_key"] == res.config.key() == res.path.parent.name
+    assert p["eos_version"] == eos.__version__
+    assert p["jax_version"] == jax.__version__ and p["numpy_version"] == np.__version__
+    dev = jax.devices()[0]
+    assert (
+        p["device"] == f"{dev.platform}:{dev.device_kind}" and p["backend"] == jax.default_backend()
+    )
+    assert p["git"]["commit"] == _git_head()
+    assert p["source_fingerprint"] == R.source_fingerprint()
+    assert p["platform"] and p["python"]
+    started = dt.datetime.fromisoformat(p["started"])
+    finished = dt.datetime.fromisoformat(p["finished"])
+    assert started <= finished <= dt.datetime.now(dt.timezone.utc)
+    walls = p["wall_time_s"]
+    assert set(walls) == {"to_instability", res.config.kind}
+    assert all(w >= 0 for w in walls.values())
+    assert (finished - started).total_seconds() + 2 >= sum(walls.values()) - 2
+    # the arrays describe the configuration that was run
+    assert res.instability_step is not None
+    assert np.all(np.isfinite(res.history["loss"]))
+
+
+@needs_data
+def test_smoke_run_of_every_experiment(tmp_path_factory, monkeypatch):
+    """Every registered experiment runs end to end under ``smoke`` (real data, real dynamics),
+    with complete provenance. Prints the time per experiment (``pytest -s``)."""
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path_factory.mktemp("smoke-all")))
+    times = {}
+    for name in E.list_experiments():
+        t0 = time.perf_counter()
+        res = E.run(name, profile="smoke", progress=False)
+        times[name] = time.perf_counter() - t0
+        assert res.config == E.get_config(name, profile="smoke")
+        _check_provenance(res)
+        if res.config.kind == "track":
+            assert res.steps_done >= 1 and "gd/loss" in res and "predicted/x" in res
+            if res.config.generalized:
+                assert any(k.startswith("generalized/") for k in res.keys())
+        else:
+            assert res["gd/loss"].shape == (res.config.track_steps + 1,)
+            assert np.all(np.isfinite(res["gd/loss"]))
+            assert np.all(np.isfinite(res["gd/sharpness"]))
+    print("\nsmoke run times (s):", {k: round(v, 1) for k, v in times.items()})
+    print(f"total {sum(times.values()):.1f} s")
