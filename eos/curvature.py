@@ -418,8 +418,8 @@ def _block_lanczos(
     U0: Array,
     tol: Array,
     atol: Array,
+    max_iters: Array,
     *,
-    max_iters: int,
     basis_size: int,
     keep: int,
 ) -> tuple[Array, Array, EigenInfo]:
@@ -570,18 +570,19 @@ def _top_f_impl(
     U0: Array,
     tol: Array,
     atol: Array,
+    max_iters: Array,
+    sign: Array,
     *,
-    max_iters: int,
     basis_size: int,
     keep: int,
     vectorize: bool,
-    sign: float,
 ) -> tuple[Array, Array, EigenInfo]:
     _, lin = jax.linearize(jax.grad(f), x)  # primal pass once; each HVP is a tangent pass
-    mv = lin if sign > 0 else (lambda v: -lin(v))
+    sign = jnp.asarray(sign, x.dtype)
     vals, vecs, info = _block_lanczos(
-        _block_matvec(mv, vectorize), U0, tol, atol, max_iters=max_iters, basis_size=basis_size, keep=keep
-    )
+        _block_matvec(lambda v: sign * lin(v), vectorize), U0, tol, atol, max_iters,
+        basis_size=basis_size, keep=keep,
+    )  # fmt: skip
     return sign * vals, vecs, info
 
 
@@ -590,34 +591,41 @@ def _top_mv_impl(
     U0: Array,
     tol: Array,
     atol: Array,
+    max_iters: Array,
+    sign: Array,
     *,
-    max_iters: int,
     basis_size: int,
     keep: int,
     vectorize: bool,
-    sign: float,
 ) -> tuple[Array, Array, EigenInfo]:
-    mv = matvec if sign > 0 else (lambda v: -matvec(v))
+    sign = jnp.asarray(sign, U0.dtype)
     vals, vecs, info = _block_lanczos(
-        _block_matvec(mv, vectorize), U0, tol, atol, max_iters=max_iters, basis_size=basis_size, keep=keep
-    )
+        _block_matvec(lambda v: sign * matvec(v), vectorize), U0, tol, atol, max_iters,
+        basis_size=basis_size, keep=keep,
+    )  # fmt: skip
     return sign * vals, vecs, info
 
 
-_SOLVER_STATIC = ("max_iters", "basis_size", "keep", "vectorize", "sign")
+_SOLVER_STATIC = ("basis_size", "keep", "vectorize")
+
+
+def _check_max_iters(max_iters: Any) -> Any:
+    """A Python int >= 1 (a tracer passes unchecked: the loop bound may be dynamic)."""
+    if _is_tracer(max_iters):
+        return max_iters
+    return _check_int(max_iters, "max_iters", 1)
 
 
 def _eigenpairs_f(f, x, U0, tol, atol, max_iters, basis_size, keep, vectorize, sign):
     x = _check_point(x)
     U0 = _validate_block(U0, x.shape[0], x.dtype)
     _check_tols(tol, atol)
-    max_iters = _check_int(max_iters, "max_iters", 1)
+    max_iters = _check_max_iters(max_iters)
     M, keep = _solver_sizes(x.shape[0], U0.shape[1], basis_size, keep)
     fn = _maybe_jit(_top_f_impl, f, ("f", *_SOLVER_STATIC))
     return fn(
-        f, x, U0, tol, atol,
-        max_iters=max_iters, basis_size=M, keep=keep, vectorize=bool(vectorize), sign=sign,
-    )  # fmt: skip
+        f, x, U0, tol, atol, max_iters, sign, basis_size=M, keep=keep, vectorize=bool(vectorize)
+    )
 
 
 def _eigenpairs_mv(matvec, U0, tol, atol, max_iters, basis_size, keep, vectorize, sign):
@@ -628,12 +636,12 @@ def _eigenpairs_mv(matvec, U0, tol, atol, max_iters, basis_size, keep, vectorize
     dtype = U0.dtype if jnp.issubdtype(U0.dtype, jnp.floating) else jnp.float32
     U0 = _validate_block(U0, U0.shape[0], dtype)
     _check_tols(tol, atol)
-    max_iters = _check_int(max_iters, "max_iters", 1)
+    max_iters = _check_max_iters(max_iters)
     M, keep = _solver_sizes(U0.shape[0], U0.shape[1], basis_size, keep)
-    kw = dict(max_iters=max_iters, basis_size=M, keep=keep, vectorize=bool(vectorize), sign=sign)
+    kw = dict(basis_size=M, keep=keep, vectorize=bool(vectorize))
     if isinstance(matvec, jax.tree_util.Partial):
-        return _jitted(_top_mv_impl, _SOLVER_STATIC)(matvec, U0, tol, atol, **kw)
-    return _top_mv_impl(matvec, U0, tol, atol, **kw)
+        return _jitted(_top_mv_impl, _SOLVER_STATIC)(matvec, U0, tol, atol, max_iters, sign, **kw)
+    return _top_mv_impl(matvec, U0, tol, atol, max_iters, sign, **kw)
 
 
 def top_eigenpairs(
@@ -660,7 +668,7 @@ def top_eigenpairs(
         tol: relative residual: stop when every pair has
             ``||H u - lam u|| <= max(tol * |lam|, atol)``.
         atol: absolute residual floor (useful when an eigenvalue may be ~0).
-        max_iters: maximum block steps (static); at most ``max_iters * k`` HVPs.
+        max_iters: maximum block steps (may be traced); at most ``max_iters * k`` HVPs.
         basis_size: rows of the Lanczos basis buffer (static; default ``max(20, 4k + 2)``).
         keep: Ritz vectors kept at a restart (static; ``k <= keep <= basis_size - 2k``).
         vectorize: ``jax.vmap`` the ``k`` HVPs of a block (else ``lax.map``).
@@ -906,7 +914,7 @@ def _power_single(
     return v, jnp.abs(lam), res, alpha, it, nev, res <= tol
 
 
-def _tensor_norm_impl(contract, V0, order, tol, *, max_iters):
+def _tensor_norm_impl(contract, V0, order, tol, max_iters):
     tol = jnp.asarray(tol, V0.dtype)
     run = jax.vmap(lambda v0: _power_single(contract, v0, order, tol, max_iters), in_axes=1)
     v, val, res, alpha, it, nev, conv = run(V0)
@@ -934,7 +942,7 @@ def _check_power_args(v0, d, dtype, tol, max_iters, name="v0"):
         raise ValueError(f"{name} has a zero start vector")
     if not _is_tracer(tol) and not (np.isfinite(float(tol)) and float(tol) > 0):
         raise ValueError(f"tol must be a finite number > 0, got {tol}")
-    return V0, _check_int(max_iters, "max_iters", 1)
+    return V0, _check_max_iters(max_iters)
 
 
 def tensor_norm(
@@ -965,12 +973,12 @@ def tensor_norm(
         raise ValueError(f"v0 must be a (d,) or (d, s) array, got {getattr(v0, 'shape', type(v0))}")
     dtype = v0.dtype if jnp.issubdtype(v0.dtype, jnp.floating) else jnp.float32
     V0, max_iters = _check_power_args(v0, v0.shape[0], dtype, tol, max_iters)
-    return _tensor_norm_impl(contract, V0, int(order), tol, max_iters=max_iters)
+    return _tensor_norm_impl(contract, V0, int(order), tol, max_iters)
 
 
-def _rho_impl(f, x, V0, tol, *, order, max_iters):
+def _rho_impl(f, x, V0, tol, max_iters, *, order):
     contract = lambda v: _D_impl(f, x, order, (v,) * (order - 1))  # noqa: E731
-    return _tensor_norm_impl(contract, V0, order, tol, max_iters=max_iters)
+    return _tensor_norm_impl(contract, V0, order, tol, max_iters)
 
 
 def _rho(f, x, v0, order, tol, max_iters, num_starts, key):
@@ -979,8 +987,8 @@ def _rho(f, x, v0, order, tol, max_iters, num_starts, key):
         n = _check_int(num_starts, "num_starts", 1)
         v0 = jax.random.normal(_default_key(key), (x.shape[0], n), x.dtype)
     V0, max_iters = _check_power_args(v0, x.shape[0], x.dtype, tol, max_iters)
-    fn = _maybe_jit(_rho_impl, f, ("f", "order", "max_iters"))
-    return fn(f, x, V0, tol, order=order, max_iters=max_iters)
+    fn = _maybe_jit(_rho_impl, f, ("f", "order"))
+    return fn(f, x, V0, tol, max_iters, order=order)
 
 
 def rho3(

@@ -35,7 +35,8 @@ Selections (the paper's code, ``adamian98/EOS`` ``data.py``)
 
     Held-out splits (``split="test"`` for CIFAR-10, ``split="dev"`` for SST-2) apply the same
     selection rule to the held-out file and are *preprocessed with the training selection*:
-    standardised with the statistics of the first ``train_n`` training images (default: ``n``)
+    standardised with the statistics of the first ``train_n`` training images (``train_n`` is
+    required for held-out splits: it is the size of the training set the model was fit on)
     -- Cohen et al.'s code likewise standardises test data with training statistics -- and
     tokenised with the vocabulary of the first ``train_n`` training phrases.
 
@@ -251,6 +252,21 @@ def _check_n(n: Any, what: str, *, even: bool = False) -> int:
     return n
 
 
+def _check_train_n(split: str, train_n: Any, *, even: bool = False) -> int | None:
+    """``None`` for the training split; for held-out splits the required training size."""
+    if split == "train":
+        if train_n is not None:
+            raise ValueError("train_n= is only used for held-out splits (split='test'/'dev')")
+        return None
+    if train_n is None:
+        raise ValueError(
+            f"split={split!r} is preprocessed with the training selection (standardisation "
+            "statistics / vocabulary): pass train_n=, the size n of the training set the "
+            "model is trained on (e.g. train_n=5000)"
+        )
+    return _check_n(train_n, "train_n", even=even)
+
+
 # --------------------------------------------------------------------------- CIFAR-10
 
 _ALLOWED_PICKLE_GLOBALS = {
@@ -302,8 +318,7 @@ def _read_cifar_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
     for key in (b"data", b"labels"):
         if key not in d:
             raise ValueError(
-                f"corrupted CIFAR-10 batch file {p}: key {key!r} is missing "
-                f"(keys: {sorted(d)})"
+                f"corrupted CIFAR-10 batch file {p}: key {key!r} is missing (keys: {sorted(d)})"
             )
     data = np.asarray(d[b"data"])
     try:
@@ -405,7 +420,7 @@ def _cifar_binary_select(folder: Path, split: str, n: int) -> tuple[np.ndarray, 
     return _to_nhwc(data[idx]), y
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)
 def _cifar10_cached(n: int, split: str, root: str, train_n: int | None) -> Dataset:
     folder = _ensure("cifar10", Path(root))
     images, labels = _cifar_first(folder, split, n)
@@ -441,27 +456,22 @@ def cifar10(
 
     Standardised per channel, ``(x - mean_c) / std_c``, with the statistics of the first ``n``
     training images (the paper's code); for ``split="test"``, with those of the first
-    ``train_n`` training images (default ``train_n = n``), so that test inputs see the same
-    preprocessing as the training inputs. Labels are int32 class indices 0..9;
+    ``train_n`` training images (required for ``split="test"``), so that test inputs see the
+    same preprocessing as the training inputs. Labels are int32 class indices 0..9;
     ``num_classes = 10``.
     """
     split = _check_split(split, ("train", "test"))
     n = _check_n(n, "n")
-    if split == "train":
-        train_n = None
-    else:
-        train_n = n if train_n is None else _check_n(train_n, "train_n")
+    train_n = _check_train_n(split, train_n)
     return _cifar10_cached(n, split, str(data_root(root)), train_n)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)
 def _cifar10_binary_cached(n: int, split: str, root: str, train_n: int | None) -> Dataset:
     folder = _ensure("cifar10", Path(root))
     images, labels = _cifar_binary_select(folder, split, n)
     stats_n = n if split == "train" else train_n
-    stats_images = (
-        images if split == "train" else _cifar_binary_select(folder, "train", stats_n)[0]
-    )
+    stats_images = images if split == "train" else _cifar_binary_select(folder, "train", stats_n)[0]
     mean, std = _channel_stats(stats_images)
     x = _standardise(images, mean, std)
     return Dataset(
@@ -492,14 +502,11 @@ def cifar10_binary(
     (label ``+1``) of ``split``; ``n`` must be even. ``num_classes = 1`` (one output).
 
     Standardised per channel with the statistics of the selected training images (for
-    ``split="test"``: of the ``train_n``-image training selection, default ``train_n = n``).
+    ``split="test"``: of the ``train_n``-image training selection; ``train_n`` is required).
     """
     split = _check_split(split, ("train", "test"))
     n = _check_n(n, "n", even=True)
-    if split == "train":
-        train_n = None
-    else:
-        train_n = n if train_n is None else _check_n(train_n, "train_n", even=True)
+    train_n = _check_train_n(split, train_n, even=True)
     return _cifar10_binary_cached(n, split, str(data_root(root)), train_n)
 
 
@@ -624,7 +631,7 @@ def sst2(
     ``inputs`` are int32 token ids ``(n, T)`` padded with 0 to the longest selected phrase
     (``T = max_len`` when given: longer phrases are truncated). The word-level vocabulary is
     built from the first-``n`` training selection (for ``split="dev"``: from the first
-    ``train_n`` training phrases, default ``train_n = n``; unseen words map to id 1).
+    ``train_n`` training phrases, ``train_n`` required; unseen words map to id 1).
     ``metadata`` holds ``vocab``, ``vocab_size``, ``pad_id``, ``unk_id``, ``max_len`` and
     the boolean ``mask`` of real tokens. ``num_classes = 1``.
     """
@@ -632,10 +639,7 @@ def sst2(
     n = _check_n(n, "n", even=True)
     if max_len is not None:
         max_len = _check_n(max_len, "max_len")
-    if split == "train":
-        train_n = None
-    else:
-        train_n = n if train_n is None else _check_n(train_n, "train_n", even=True)
+    train_n = _check_train_n(split, train_n, even=True)
     return _sst2_cached(n, split, str(data_root(root)), max_len, train_n)
 
 

@@ -251,6 +251,8 @@ def _validate_config(c: ExperimentConfig) -> None:
     for fname in ("seed", "max_steps", "track_steps"):
         if getattr(c, fname) < 0:
             bad(f"{fname} must be >= 0, got {getattr(c, fname)!r}")
+    if c.kind == "track" and c.track_steps < 1:
+        bad(f"track_steps must be >= 1 for a 'track' experiment, got {c.track_steps}")
     if binary and c.n % 2:
         bad(f"n must be even for the balanced binary data set {c.dataset!r}, got {c.n}")
     for fname in ("lr", "lambda2_threshold"):
@@ -521,11 +523,14 @@ class Result:
     """A finished run.
 
     ``config``: the :class:`ExperimentConfig`; ``provenance``: versions, git commit, device,
-    platform, dates, wall time per phase; ``history``: the to-instability history (``step``,
-    ``loss``, ``sharpness``, ``accuracy``, ...); ``trajectory``: the tracked arrays
-    (``gd/loss``, ``predicted/x``, ... for ``"track"``; ``gd/step``, ``gd/loss``,
-    ``gd/sharpness_step``, ``gd/sharpness`` for ``"gd"``); ``meta``: scalars (instability
-    step, steps done, stop reason, ...); ``theta_star``: the parameters at instability.
+    platform, dates, wall time per phase, resumption; ``history``: the to-instability history
+    (``step``, ``loss``, ``sharpness``, ``accuracy`` at every sharpness check); ``trajectory``:
+    the arrays after instability, indexed by ``step`` = GD steps since instability (for
+    ``"track"`` the keys of :class:`eos.dynamics.Trajectory`: ``gd/loss``, ``predicted/x``,
+    ``constrained/delta``, ``lambda2/value``, ...; for ``"gd"``: ``step``, ``gd/loss``,
+    ``gd/sharpness_step``, ``gd/sharpness``); ``meta``: instability step, steps done, stop
+    reason and the dynamics' own metadata (``meta["trajectory"]``); ``theta_star`` /
+    ``u_star``: the parameters at instability (float32) and the top Hessian eigenvector there.
     ``result["gd/loss"]`` indexes ``trajectory``.
     """
 
@@ -535,6 +540,7 @@ class Result:
     trajectory: dict[str, np.ndarray]
     meta: dict[str, Any]
     theta_star: np.ndarray | None = None
+    u_star: np.ndarray | None = None
     path: Path | None = None
 
     def __getitem__(self, key: str) -> np.ndarray:
@@ -589,12 +595,7 @@ class Result:
             raise ValueError(f"{self.name!r} is a {self.config.kind!r} run; it has no Trajectory")
         from eos import dynamics
 
-        return dynamics.Trajectory.from_arrays(
-            {
-                **self.trajectory,
-                **{f"meta/{k}": v for k, v in self.meta.get("trajectory", {}).items()},
-            }
-        )
+        return dynamics.Trajectory(dict(self.trajectory), dict(self.meta.get("trajectory", {})))
 
     def summary(self) -> str:
         c, p = self.config, self.provenance
@@ -647,6 +648,7 @@ def _read_result(config: ExperimentConfig, folder: Path) -> Result:
         trajectory=traj,
         meta=manifest.get("meta", {}),
         theta_star=arrays.get("theta_star"),
+        u_star=arrays.get("u_star"),
         path=folder / _results.RESULT_FILE,
     )
 
@@ -737,30 +739,8 @@ def _objective_for(root, model, model_kwargs, dataset, n, data_kwargs, criterion
     )
 
 
-class _Progress:
-    """A tqdm bar advanced from checkpoint callbacks (which report the current step)."""
-
-    def __init__(self, enabled: bool, total: int, desc: str) -> None:
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, leave=False)
-
-    def to(self, step: int) -> None:
-        if self.bar is not None:
-            self.bar.update(max(0, int(step) - self.bar.n))
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _checkpoint_step(state: Mapping[str, Any]) -> int:
-    for key in ("step", "steps_done", "t"):
-        if key in state:
-            return int(np.asarray(state[key]).reshape(-1)[0])
-    return 0
+    return int(np.asarray(state["step"]).reshape(-1)[0]) if "step" in state else 0
 
 
 def _compute(
@@ -773,120 +753,100 @@ def _compute(
     env = _results.environment_provenance()
     env["data_root"] = str(_data.data_root())
     objective, p0 = _build_objective(config)
-
-    # ---- phase 1: float32 GD to instability (App. D.3), result kept on disk until done
-    phase1_path = folder / _PHASE1_FILE
     resumed: dict[str, int] = {}
+    discarded: list[str] = []
+
+    # ---- phase 1: float32 GD to instability (App. D.3); its result stays on disk until done
+    phase1_path = folder / _PHASE1_FILE
     try:
         p1_arrays, p1_manifest = _results.load_npz(phase1_path)
     except (FileNotFoundError, _results.CorruptResultError):
         ckpt = _results.Checkpointer(folder, "instability")
         state = ckpt.load()
+        discarded += ckpt.discarded
         if state is not None:
             resumed["instability"] = _checkpoint_step(state)
-        bar = _Progress(progress, config.max_steps, f"{config.name}: to instability")
         t0 = time.perf_counter()
-        try:
-            p1_arrays, p1_meta = _phase_instability(config, objective, p0, ckpt, state, bar)
-        finally:
-            bar.close()
+        p1_arrays, p1_meta = _phase_instability(config, objective, p0, ckpt, state, progress)
         p1_manifest = {"meta": p1_meta, "wall_time_s": time.perf_counter() - t0}
         _results.save_npz(phase1_path, p1_arrays, p1_manifest)
-    theta_star = p1_arrays["theta_star"]
-    history = {k: v for k, v in p1_arrays.items() if k != "theta_star"}
+    theta_star, u_star = p1_arrays["theta_star"], p1_arrays["u_star"]
+    history = {k[8:]: v for k, v in p1_arrays.items() if k.startswith("history/")}
     meta: dict[str, Any] = dict(p1_manifest["meta"])
 
     # ---- phase 2: tracking (float64) or plain GD (float32)
     ckpt = _results.Checkpointer(folder, "after")
     state = ckpt.load()
+    discarded += ckpt.discarded
     if state is not None:
         resumed["after"] = _checkpoint_step(state)
-    desc = f"{config.name}: {'tracking' if config.kind == 'track' else 'gradient descent'}"
-    bar = _Progress(progress, config.track_steps, desc)
     t0 = time.perf_counter()
-    try:
-        if config.kind == "track":
-            traj, traj_meta = _phase_track(config, objective, theta_star, ckpt, state, bar)
-        else:
-            traj, traj_meta = _phase_gd(config, objective, theta_star, meta, ckpt, state, bar)
-    finally:
-        bar.close()
+    phase = _phase_track if config.kind == "track" else _phase_gd
+    traj, traj_meta = phase(config, objective, theta_star, u_star, ckpt, state, progress)
     wall2 = time.perf_counter() - t0
     meta.update(
         steps_done=int(traj_meta.get("steps_done", 0)),
         stop_reason=str(traj_meta.get("stop_reason", "")),
         trajectory=traj_meta,
     )
-
     provenance = {
         **env,
         "config": config.to_dict(),
         "cache_key": config.key(),
         "started": started,
         "finished": _results.utc_now(),
-        "wall_time_s": {
-            "to_instability": float(p1_manifest["wall_time_s"]),
-            config.kind: wall2,
-        },
+        "wall_time_s": {"to_instability": float(p1_manifest["wall_time_s"]), config.kind: wall2},
         "resumed_from": resumed,
-        "discarded_checkpoints": [],
+        "discarded_checkpoints": discarded,
     }
-    arrays: dict[str, np.ndarray] = {"theta_star": theta_star}
+    arrays: dict[str, np.ndarray] = {"theta_star": theta_star, "u_star": u_star}
     arrays.update({f"history/{k}": v for k, v in history.items()})
     arrays.update({f"trajectory/{k}": v for k, v in traj.items()})
-    manifest = {
-        "kind": "result",
-        "config": config.to_dict(),
-        "provenance": provenance,
-        "meta": meta,
-    }
+    manifest = {"kind": "result", "config": config.to_dict(), "provenance": provenance}
+    manifest["meta"] = meta
     return arrays, _results.to_jsonable(manifest)
 
 
 # ---- coupling to eos.dynamics (kept in these small functions) ------------------------------
-def _phase_instability(config, objective, p0, ckpt, state, bar):
+def _phase_instability(config, objective, p0, ckpt, state, progress):
     """float32 GD until the first iterate with ``S >= 2/eta`` -> (arrays, meta)."""
     from eos import dynamics
-
-    def on_checkpoint(s):
-        ckpt.save(s)
-        bar.to(_checkpoint_step(s))
 
     inst = dynamics.to_instability(
         objective,
         p0,
         lr=config.lr,
         max_steps=config.max_steps,
+        seed=config.seed,
         resume_from=state,
-        on_checkpoint=on_checkpoint,
+        on_checkpoint=ckpt.save,
         checkpoint_every=config.checkpoint_every,
+        progress=progress,
     )
-    arrays = {k: np.asarray(v) for k, v in inst.history.items()}
-    arrays["theta_star"] = np.asarray(inst.p)
+    arrays = {f"history/{k}": np.asarray(v) for k, v in inst.history.items()}
+    arrays["theta_star"] = np.asarray(inst.params)
+    arrays["u_star"] = np.asarray(inst.eigvec)
     meta = {
         "instability_step": int(inst.step),
         "reached_instability": bool(inst.reached),
         "sharpness_at_instability": float(inst.sharpness),
+        "instability": dict(inst.meta),
     }
     if not inst.reached:
         warnings.warn(
             f"{config.name}: no instability within max_steps={config.max_steps} "
             f"(sharpness {float(inst.sharpness):.4g} < 2/lr = {config.threshold:.4g}); "
             "continuing from the last iterate",
-            stacklevel=3,
+            stacklevel=4,
         )
     return arrays, meta
 
 
-def _phase_track(config, objective, theta_star, ckpt, state, bar):
-    """Track GD, theta-dagger, flow and predictions (float64) -> (arrays, meta)."""
+def _phase_track(config, objective, theta_star, u_star, ckpt, state, progress):
+    """Track GD, theta-dagger, flow and predictions in float64 -> (arrays, meta)."""
     import jax.numpy as jnp
 
     from eos import dynamics
-
-    def on_checkpoint(s):
-        ckpt.save(s)
-        bar.to(_checkpoint_step(s))
 
     traj = dynamics.track(
         objective,
@@ -897,19 +857,22 @@ def _phase_track(config, objective, theta_star, ckpt, state, bar):
         diag_every=config.diag_every,
         lambda2_every=config.lambda2_every,
         lambda2_threshold=config.lambda2_threshold,
+        u0=jnp.asarray(u_star, dtype=jnp.float64),
+        dtype=jnp.float64,
         resume_from=state,
-        on_checkpoint=on_checkpoint,
+        on_checkpoint=ckpt.save,
         checkpoint_every=config.checkpoint_every,
+        progress=progress,
     )
-    bar.to(config.track_steps)
     return {k: np.asarray(v) for k, v in traj.arrays.items()}, dict(traj.meta)
 
 
-def _phase_gd(config, objective, theta_star, meta, ckpt, state, bar):
+def _phase_gd(config, objective, theta_star, u_star, ckpt, state, progress):
     """Plain float32 GD after instability (Fig. 1): loss every step, sharpness every
-    ``sharpness_every`` steps (warm-started top eigenvector)."""
+    ``sharpness_every`` steps (Lanczos warm-started from the previous eigenvector)."""
     import jax
     import jax.numpy as jnp
+    from tqdm.auto import tqdm
 
     from eos import curvature
 
@@ -921,42 +884,46 @@ def _phase_gd(config, objective, theta_star, meta, ckpt, state, bar):
         return p - jnp.asarray(lr, p.dtype) * g
 
     if state is None:
-        p = jnp.asarray(theta_star, dtype)
-        start = 0
+        p, u, start = jnp.asarray(theta_star, dtype), jnp.asarray(u_star, dtype), 0
         losses = np.full(steps + 1, np.nan, np.float32)
         s_vals = np.full(steps // k_s + 1, np.nan, np.float32)
-        key = jax.random.PRNGKey(config.seed + 1)
-        u = jax.random.normal(key, p.shape, dtype)
     else:
-        p = jnp.asarray(state["p"], dtype)
-        start = int(state["step"])
-        losses = np.array(state["loss"])
-        s_vals = np.array(state["sharpness"])
-        u = jnp.asarray(state["u"], dtype)
+        p, u, start = (
+            jnp.asarray(state["p"], dtype),
+            jnp.asarray(state["u"], dtype),
+            int(state["step"]),
+        )
+        losses, s_vals = np.array(state["loss"]), np.array(state["sharpness"])
 
-    for t in range(start, steps + 1):
-        if t % k_s == 0:
-            S, u = curvature.sharpness_matvec(jax.tree_util.Partial(objective.hvp, p), u)
-            s_vals[t // k_s] = float(S)
-        loss, g = objective.value_and_grad(p)
-        losses[t] = float(loss)
-        if t == steps:
-            break
-        p = update(p, g)
-        done = t + 1
-        if done % config.checkpoint_every == 0 and done < steps:
-            st = {"p": p, "step": done, "loss": losses, "sharpness": s_vals, "u": u}
-            ckpt.save({k: np.asarray(v) for k, v in st.items()})
-            bar.to(done)
-    bar.to(steps)
-    offset = int(meta.get("instability_step", 0))
+    bar = tqdm(total=steps, initial=start, desc="gradient descent", disable=not progress)
+    try:
+        for t in range(start, steps + 1):
+            if t % k_s == 0:
+                S, u = curvature.sharpness_matvec(jax.tree_util.Partial(objective.hvp, p), u)
+                s_vals[t // k_s] = float(S)
+            loss, g = objective.value_and_grad(p)
+            losses[t] = float(loss)
+            if not np.isfinite(losses[t]):
+                raise ValueError(
+                    f"{config.name}: gradient descent diverged at step {t} after instability "
+                    f"(lr={lr:g}); try a smaller learning rate"
+                )
+            if t == steps:
+                break
+            p = update(p, g)
+            bar.update(1)
+            if (t + 1) % config.checkpoint_every == 0 and t + 1 < steps:
+                st = {"p": p, "u": u, "step": t + 1, "loss": losses, "sharpness": s_vals}
+                ckpt.save({k: np.asarray(v) for k, v in st.items()})
+    finally:
+        bar.close()
     arrays = {
-        "gd/step": offset + np.arange(steps + 1),
+        "step": np.arange(steps + 1),
         "gd/loss": losses,
-        "gd/sharpness_step": offset + np.arange(0, steps + 1, k_s),
+        "gd/sharpness_step": np.arange(0, steps + 1, k_s),
         "gd/sharpness": s_vals,
     }
-    return arrays, {"steps_done": steps, "stop_reason": "steps", "dtype": "float32"}
+    return arrays, {"steps_done": steps, "stop_reason": "completed", "dtype": "float32"}
 
 
 # ============================================================================================

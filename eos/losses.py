@@ -88,9 +88,7 @@ def per_example_cross_entropy(outputs: jax.Array, labels: jax.Array) -> jax.Arra
     """``-log softmax(f(x_i))_{y_i}`` for each example (shape ``(B,)``)."""
     outputs = _categorical_outputs(outputs, "cross-entropy")
     logp = jax.nn.log_softmax(outputs, axis=-1)
-    return -jnp.take_along_axis(logp, jnp.asarray(labels)[:, None].astype(jnp.int32), axis=-1)[
-        :, 0
-    ]
+    return -jnp.take_along_axis(logp, jnp.asarray(labels)[:, None].astype(jnp.int32), axis=-1)[:, 0]
 
 
 def per_example_logistic(outputs: jax.Array, labels: jax.Array) -> jax.Array:

@@ -235,7 +235,9 @@ def build(name: str, *, num_classes: int, **kw) -> nn.Module:
             f"unknown keyword(s) {sorted(unknown)} for model {key!r}; valid: {sorted(fields)}"
         )
     if key == "transformer" and "vocab_size" not in kw:
-        raise ValueError("model 'transformer' needs vocab_size= (e.g. dataset.metadata['vocab_size'])")
+        raise ValueError(
+            "model 'transformer' needs vocab_size= (e.g. dataset.metadata['vocab_size'])"
+        )
     if "widths" in kw:
         kw["widths"] = tuple(int(w) for w in kw["widths"])
     return cls(num_classes=int(num_classes), **kw)

@@ -153,6 +153,26 @@ def _check_labels(dataset: Dataset, criterion: _losses.Criterion) -> None:
         )
 
 
+def _check_compatible(train: Dataset | None, other: Dataset) -> None:
+    """A held-out set must share the training set's task and preprocessing (same number of
+    outputs, same standardisation statistics, same vocabulary), else predictions are wrong."""
+    if train is None:
+        return
+    if other.num_classes != train.num_classes:
+        raise ValueError(
+            f"data set {other.name!r} has num_classes={other.num_classes}, but the objective was "
+            f"built on {train.name!r} with num_classes={train.num_classes}"
+        )
+    for key in ("mean", "std", "vocab"):
+        a, b = train.metadata.get(key), other.metadata.get(key)
+        if a is not None and b is not None and tuple(a) != tuple(b):
+            raise ValueError(
+                f"data set {other.name!r} ({other.metadata.get('split')}) was preprocessed "
+                f"with a different {key!r} than the training set: load it with "
+                f"train_n={train.metadata.get('n', len(train))}"
+            )
+
+
 # --------------------------------------------------------------------------- Objective
 
 
@@ -194,9 +214,7 @@ class Objective:
         self._value_and_grad = jax.jit(
             lambda p, data: _reduce(lambda p, c: jax.value_and_grad(loss)(p, c), p, data)
         )
-        self._grad = jax.jit(
-            lambda p, data: _reduce(lambda p, c: jax.grad(loss)(p, c), p, data)
-        )
+        self._grad = jax.jit(lambda p, data: _reduce(lambda p, c: jax.grad(loss)(p, c), p, data))
         self._hvp = jax.jit(
             lambda p, v, data: _reduce(lambda p, c, v: _hvp(lambda q: loss(q, c), p, v), p, data, v)
         )
@@ -211,9 +229,11 @@ class Objective:
         else:
             self._accuracy = None
         self._evaluate = jax.jit(
-            lambda p, data: (_reduce(loss, p, data), _reduce(chunk_correct, p, data))
-            if chunk_correct is not None
-            else (_reduce(loss, p, data), None)
+            lambda p, data: (
+                (_reduce(loss, p, data), _reduce(chunk_correct, p, data))
+                if chunk_correct is not None
+                else (_reduce(loss, p, data), None)
+            )
         )
         self._outputs = jax.jit(apply) if apply is not None else None
         self.fn = jax.jit(self._make_fn())
@@ -294,6 +314,7 @@ class Objective:
             raise TypeError(f"evaluate needs an eos.data.Dataset, got {type(dataset).__name__}")
         data = self._eval_data.get(dataset)
         if data is None:
+            _check_compatible(self.dataset, dataset)
             _check_labels(dataset, self.criterion)
             data = _layout(dataset, self.chunk_size)
             self._eval_data[dataset] = data
@@ -337,7 +358,6 @@ def _initial_parameters(
     params = jax.jit(module.init)(jax.random.PRNGKey(seed), jnp.zeros(shape, dtype=dtype))
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.float32), params)
     return ravel_pytree(params)
-
 
 
 def build(

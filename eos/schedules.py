@@ -20,9 +20,11 @@ App. G.1):
     ``2/eta_t`` and self-stabilization pushes it back down, so training reaches an
     ``eta_0`` whose ``2/eta_0`` is far below the initial sharpness.
 
-Schedules are immutable pytrees (their numbers are array leaves), so one jitted
-training loop serves every learning rate without recompiling. Each has
-``needs_sharpness``: whether the loop must compute ``S(theta_t)`` at every step.
+Schedules are immutable pytrees (their numbers are array leaves). Each has
+``needs_sharpness`` (whether the loop must compute ``S(theta_t)`` at every step) and
+``pack()``, a fixed-size array read by :func:`packed_lr`, so that one jitted training loop
+(:func:`eos.spectrum.run_gd`) serves every built-in schedule and learning rate without
+recompiling.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ __all__ = [
     "constant",
     "inverse_sharpness",
     "linear_warmup",
+    "packed_lr",
+    "packed_needs_sharpness",
     "validate_lr",
 ]
 
@@ -67,6 +71,35 @@ class Schedule(Protocol):
     def __call__(self, step: jax.Array | int, sharpness: jax.Array | None = None) -> jax.Array: ...
 
 
+KIND_CONSTANT, KIND_INVERSE_SHARPNESS, KIND_LINEAR_WARMUP = 0, 1, 2
+
+
+def _pack(kind: int, a: Any, b: Any, c: Any) -> jax.Array:
+    return jnp.stack([jnp.asarray(v, jnp.float64) for v in (kind, a, b, c)])
+
+
+def packed_lr(packed: jax.Array, step: jax.Array, sharpness: jax.Array) -> jax.Array:
+    """``eta_t`` of a schedule given as ``schedule.pack()`` (a length-4 array).
+
+    One jitted training loop evaluates every built-in schedule through this function, so
+    switching between constant, ``1/S`` and warmup schedules does not recompile it.
+    Computes in the dtype of ``sharpness``.
+    """
+    dtype = jnp.asarray(sharpness).dtype
+    kind, a, b, c = (packed[i] for i in range(4))
+    a, b, c = (jnp.asarray(v, dtype) for v in (a, b, c))
+    const = a
+    inverse = jnp.minimum(a / sharpness, b)
+    frac = jnp.minimum(1.0, (jnp.asarray(step, dtype) + 1) / jnp.where(kind == 2, b, 1.0))
+    warm = c + (a - c) * frac
+    return jnp.where(kind == KIND_CONSTANT, const, jnp.where(kind == KIND_INVERSE_SHARPNESS, inverse, warm))
+
+
+def packed_needs_sharpness(packed: jax.Array) -> jax.Array:
+    """Whether the packed schedule needs ``S(theta_t)`` at every step (traced bool)."""
+    return packed[0] == KIND_INVERSE_SHARPNESS
+
+
 def _pytree(cls: type) -> type:
     """Register a frozen dataclass as a pytree whose fields are all data leaves."""
     fields = [f.name for f in dataclasses.fields(cls)]
@@ -84,6 +117,9 @@ class Constant:
 
     def __call__(self, step, sharpness=None):
         return jnp.asarray(self.lr)
+
+    def pack(self) -> jax.Array:
+        return _pack(KIND_CONSTANT, self.lr, 0.0, 0.0)
 
     @property
     def peak(self) -> float:
@@ -111,6 +147,9 @@ class InverseSharpness:
         sharpness = jnp.asarray(sharpness)
         return jnp.minimum(self.scale / sharpness, jnp.asarray(self.max_lr, sharpness.dtype))
 
+    def pack(self) -> jax.Array:
+        return _pack(KIND_INVERSE_SHARPNESS, self.scale, self.max_lr, 0.0)
+
     @property
     def peak(self) -> float:
         return float(self.max_lr)
@@ -136,6 +175,9 @@ class LinearWarmup:
         peak = jnp.asarray(self.peak_lr)
         frac = jnp.minimum(1.0, (t + 1) / jnp.asarray(self.warmup_steps, peak.dtype))
         return self.init_lr + (peak - self.init_lr) * frac.astype(peak.dtype)
+
+    def pack(self) -> jax.Array:
+        return _pack(KIND_LINEAR_WARMUP, self.peak_lr, self.warmup_steps, self.init_lr)
 
     @property
     def peak(self) -> float:

@@ -50,7 +50,8 @@ from jax import lax
 from eos import curvature as _curvature
 from eos import results as _results
 from eos.sam import sam_direction, validate_rho
-from eos.schedules import Constant, Schedule, constant
+from eos import schedules as _schedules
+from eos.schedules import Constant, InverseSharpness, LinearWarmup, Schedule, constant
 
 __all__ = [
     "DivergenceError",
@@ -145,16 +146,11 @@ def _pure_ops(objective: Any) -> tuple[Callable, Callable, Callable, Any]:
 # the jitted chunk of steps
 # --------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=32)
-def _chunk_fn(
-    objective: Any,
-    k: int,
-    chunk: int,
-    eig_every: int,
-    tol: float,
-    max_iters: int,
-    use_sam: bool,
-    schedule_needs_sharpness: bool,
-) -> Callable:
+def _chunk_fn(objective: Any, k: int, chunk: int, tol: float, max_iters: int) -> Callable:
+    """The jitted ``lax.scan`` over ``chunk`` steps. Only the objective, ``k``, the chunk length
+    and the solver settings are static: learning rates and schedules (packed), the SAM radius,
+    ``eig_every``, the step budget and the divergence threshold are traced, so one compilation
+    serves every run on the same objective."""
     value_and_grad, grad, hvp, _ = _pure_ops(objective)
 
     def solve(p, U, data):
@@ -164,23 +160,24 @@ def _chunk_fn(
         )
         return vals, vecs, info.converged
 
-    def step(carry, _, *, schedule, rho, data, steps, max_loss):
+    def step(carry, _, *, packed, rho, eig_every, data, steps, max_loss):
         p, U, lam, t, diverged = carry
         active = (t < steps) & ~diverged
         loss, g = value_and_grad(p, data)
         bad = ~jnp.isfinite(loss) | (loss > max_loss) | ~jnp.all(jnp.isfinite(g))
-        due = (t % eig_every == 0) | schedule_needs_sharpness
+        due = (t % eig_every == 0) | _schedules.packed_needs_sharpness(packed)
         need = active & ~bad & due
         lam, U, conv = lax.cond(
             need,
             lambda: solve(p, U, data),
             lambda: (lam, U, jnp.asarray(False)),
         )
-        eta = jnp.asarray(schedule(t, lam[0]), p.dtype)
-        if use_sam:
-            d = sam_direction(lambda q: grad(q, data), p, g, rho)
-        else:
-            d = g
+        eta = _schedules.packed_lr(packed, t, lam[0]).astype(p.dtype)
+        d = lax.cond(
+            rho > 0,
+            lambda: sam_direction(lambda q: grad(q, data), p, g, rho),
+            lambda: g,
+        )
         p_next = p - eta * d
         bad = bad | ~jnp.all(jnp.isfinite(p_next))
         move = active & ~bad
@@ -195,14 +192,16 @@ def _chunk_fn(
             "active": active,
             "diverged_now": active & bad,
         }
-        carry = (jnp.where(move, p_next, p), U, lam, t + move.astype(t.dtype), diverged | (active & bad))
+        t_next = t + move.astype(t.dtype)
+        carry = (jnp.where(move, p_next, p), U, lam, t_next, diverged | (active & bad))
         return carry, out
 
     @jax.jit
-    def run_chunk(carry, schedule, rho, data, steps, max_loss):
+    def run_chunk(carry, packed, rho, eig_every, data, steps, max_loss):
         body = functools.partial(
-            step, schedule=schedule, rho=rho, data=data, steps=steps, max_loss=max_loss
-        )
+            step, packed=packed, rho=rho, eig_every=eig_every, data=data, steps=steps,
+            max_loss=max_loss,
+        )  # fmt: skip
         return lax.scan(body, carry, None, length=chunk)
 
     return run_chunk
@@ -297,15 +296,11 @@ def run_gd(
         if U.shape != (d, k):
             raise ValueError(f"U0 must have shape ({d}, {k}), got {U.shape}")
 
-    run_chunk = _chunk_fn(
-        objective, k, chunk, eig_every, float(tol), max_iters, sam_rho is not None,
-        bool(schedule.needs_sharpness),
-    )  # fmt: skip
+    run_chunk = _chunk_fn(objective, k, chunk, float(tol), max_iters)
     lam = jnp.full((k,), jnp.nan, dtype)
     carry = (p, U, lam, jnp.asarray(0, jnp.int32), jnp.asarray(False))
-    schedule = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), schedule)
-    args = (schedule, jnp.asarray(rho, dtype), data, jnp.asarray(steps, jnp.int32),
-            jnp.asarray(max_loss, dtype))  # fmt: skip
+    args = (schedule.pack(), jnp.asarray(rho, dtype), jnp.asarray(eig_every, jnp.int32), data,
+            jnp.asarray(steps, jnp.int32), jnp.asarray(max_loss, dtype))  # fmt: skip
 
     pieces: list[dict[str, np.ndarray]] = []
     metric_steps: list[int] = []
@@ -351,10 +346,21 @@ def run_gd(
 
 
 def _as_schedule(lr: Any) -> Schedule:
-    if isinstance(lr, Schedule):
-        return lr
+    # re-validate through the factories (the dataclasses themselves accept anything)
+    if isinstance(lr, Constant):
+        return constant(lr.lr)
+    if isinstance(lr, InverseSharpness):
+        cap = None if not np.isfinite(float(lr.max_lr)) else float(lr.max_lr)
+        return _schedules.inverse_sharpness(lr.scale, max_lr=cap)
+    if isinstance(lr, LinearWarmup):
+        steps = float(lr.warmup_steps)
+        steps = int(steps) if steps.is_integer() else steps
+        return _schedules.linear_warmup(lr.peak_lr, steps, init_lr=lr.init_lr)
     if callable(lr):
-        raise ValueError("lr must be a number or an eos.schedules schedule (Constant, ...)")
+        raise ValueError(
+            "lr must be a number or an eos.schedules schedule "
+            "(constant, inverse_sharpness, linear_warmup)"
+        )
     return constant(lr)
 
 

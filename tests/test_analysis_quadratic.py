@@ -29,7 +29,8 @@ def _quartic_loss(c: float, gamma: float = 0.0):
 
     def L(p):
         t = p[0]
-        return t**2 / LR + gamma * t**3 - c * t**4 / 24 + 0.5 * p[1:] @ A @ p[1:] + 0.3 * p[2]
+        q = p[1:] @ A.astype(p.dtype) @ p[1:]
+        return t**2 / LR + gamma * t**3 - c * t**4 / 24 + 0.5 * q + 0.3 * p[2]
 
     return L
 
@@ -44,6 +45,11 @@ def test_line_profile_known_quartic():
     np.testing.assert_allclose(F, -c * x**4 / 24, atol=1e-12)
     np.testing.assert_allclose(dF, -c * x**3 / 6, atol=1e-11)
     np.testing.assert_allclose(d2F, -c * x**2 / 2, atol=1e-10)
+    assert classify(F, x, lr=LR) == "sub-quadratic"
+    obj_super = Objective.from_function(_quartic_loss(-c, gamma=2.0), num_params=3)
+    F, _, _ = line_profile(obj_super, theta, jnp.array([1.0, 0.0, 0.0]), xs, LR)
+    np.testing.assert_allclose(F, 2.0 * x**3 + c * x**4 / 24, atol=1e-12)
+    assert classify(F, x, lr=LR) == "super-quadratic"  # despite the odd part's negative side
 
 
 def test_line_profile_generic_function_against_direct_evaluation_and_differences():
@@ -179,7 +185,7 @@ def test_sub_quadratic_map_converges_to_the_derived_limiting_sharpness():
     assert np.sign(S[-1] - 2 / ETA) == np.sign(
         limiting_sharpness_offset(dF(DELTA), d2F(DELTA), DELTA)
     )
-    assert orbit_stability(d2F(DELTA), dF(DELTA), DELTA, lr=ETA, alpha=ALPHA)["stable"]
+    assert orbit_stability(dF(DELTA), d2F(DELTA), DELTA, lr=ETA, alpha=ALPHA)["stable"]
 
 
 def test_general_sub_quadratic_shape():
@@ -206,11 +212,11 @@ def test_super_quadratic_average_sharpness_lies_above():
     eta = 0.005
     dF = lambda x: 4 * c * x**3  # noqa: E731
     d2F = lambda x: 12 * c * x**2  # noqa: E731
-    stab = orbit_stability(d2F(DELTA), dF(DELTA), DELTA, lr=eta, alpha=ALPHA)
+    stab = orbit_stability(dF(DELTA), d2F(DELTA), DELTA, lr=eta, alpha=ALPHA)
     assert not stab["stable"]
     steps = 12000  # ~ 19 cycles of period 2 pi / (eta sqrt(2 alpha)) ~ 628 steps
     out = generalized_xy_map(
-        1.02 * DELTA, 0.0, lr=eta, alpha=ALPHA, beta=BETA, dF=dF, d2F=d2F, steps=steps
+        1.005 * DELTA, 0.0, lr=eta, alpha=ALPHA, beta=BETA, dF=dF, d2F=d2F, steps=steps
     )
     x, y, S = out["x"], out["y"], out["sharpness"]
     amp = lambda seg: np.max(np.abs(x[seg])) / DELTA - 1  # noqa: E731
@@ -222,7 +228,8 @@ def test_super_quadratic_average_sharpness_lies_above():
     derived = limiting_sharpness_offset(dF(DELTA), d2F(DELTA), DELTA)
     text = d2F(DELTA) - DELTA * dF(DELTA)
     assert offset > 0 and text < 0
-    np.testing.assert_allclose(offset, derived, rtol=0.05)
+    # (the growing orbit leaves a boundary term of about 1.5% in the average)
+    np.testing.assert_allclose(offset, derived, rtol=0.03)
 
 
 def test_quadratic_eq3_map_spirals_outwards():
@@ -239,3 +246,13 @@ def test_quadratic_eq3_map_spirals_outwards():
     )
     g2 = h(BETA * out["x"] ** 2 / (2 * ALPHA)) + (out["y"] - DELTA**2 / 6) ** 2 / ALPHA
     assert np.mean(g2[-500:]) < 0.5 * np.mean(g2[:500])
+
+
+def test_orbit_stability_matches_the_jury_conditions():
+    """Spectral radius < 1 of the 2x2 Jacobian <=> -2 - eta^2 alpha < eta kappa < -2 eta^2 alpha."""
+    eta, alpha, delta = 0.1, 3.0, 0.7
+    for kappa in np.linspace(-30, 5, 351) + 0.0123:  # off the two boundaries (-20.3, -0.6)
+        # realise kappa = F''(d) - F'(d)/d with F' = 0
+        stable = orbit_stability(0.0, kappa, delta, lr=eta, alpha=alpha)["stable"]
+        closed_form = -2 - eta**2 * alpha < eta * kappa < -2 * eta**2 * alpha
+        assert stable == closed_form, kappa

@@ -118,10 +118,13 @@ def test_cifar10_test_split_uses_training_statistics(tmp_path):
     np.testing.assert_allclose(ds.inputs, standardise(test_raw, train_raw), rtol=1e-6, atol=1e-5)
     np.testing.assert_array_equal(ds.labels, batches["test_batch"][b"labels"][:20])
     assert ds.metadata["train_n"] == 25 and ds.metadata["split"] == "test"
-    # default train_n = n
-    d2 = data.cifar10(20, split="test", root=tmp_path)
-    ref = nhwc(batches["data_batch_1"][b"data"][:20])
-    np.testing.assert_allclose(d2.inputs, standardise(test_raw, ref), rtol=1e-6, atol=1e-5)
+    # the training size must be named for held-out splits, and only for them
+    with pytest.raises(ValueError, match="pass train_n="):
+        data.cifar10(20, split="test", root=tmp_path)
+    with pytest.raises(ValueError, match="only used for held-out splits"):
+        data.cifar10(20, root=tmp_path, train_n=20)
+    with pytest.raises(ValueError, match="pass train_n="):
+        data.cifar10_binary(20, split="test", root=tmp_path)
 
 
 def test_cifar10_binary_selection(tmp_path):
@@ -255,6 +258,8 @@ def test_sst2_errors(tmp_path):
         data.sst2(10, root=tmp_path)
     with pytest.raises(ValueError, match="n must be a positive integer"):
         data.sst2(0, root=tmp_path)
+    with pytest.raises(ValueError, match="pass train_n="):
+        data.sst2(4, split="dev", root=tmp_path)
 
 
 def test_truncated_tsv_names_file_and_line(tmp_path):

@@ -70,9 +70,7 @@ def test_parameter_counts_paper_sizes():
     assert count(models.build("mlp", num_classes=10), IMG) == mlp_count(3072, 200, 10)
     assert count(models.build("cnn", num_classes=10), IMG) == cnn_count(3, 32, 32, 10)
     assert count(models.build("cnn", num_classes=1), IMG) == cnn_count(3, 32, 32, 1)
-    assert count(models.build("resnet18", num_classes=1), IMG) == resnet_count(
-        (16, 32, 64, 128), 1
-    )
+    assert count(models.build("resnet18", num_classes=1), IMG) == resnet_count((16, 32, 64, 128), 1)
     assert count(models.build("resnet18", num_classes=10), IMG) == resnet_count(
         (16, 32, 64, 128), 10
     )

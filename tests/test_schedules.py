@@ -26,7 +26,7 @@ A_DIAG = np.array([7.0, 3.0, 1.5, 0.4, *np.linspace(0.05, 1.0, 10)])
 D = A_DIAG.size
 
 
-def _quadratic():
+def _make_quadratic():
     rng = np.random.default_rng(0)
     Q, _ = np.linalg.qr(rng.standard_normal((D, D)))
     H = Q @ np.diag(A_DIAG) @ Q.T
@@ -35,11 +35,21 @@ def _quadratic():
     return obj, H
 
 
+_QUADRATIC = _make_quadratic()
+CHUNK = 8  # one chunk length for every run on the quadratic: one compilation
+
+
+def _quadratic():
+    return _QUADRATIC
+
+
 def test_inverse_sharpness_on_quadratic_matches_closed_form():
     obj, H = _quadratic()
     p0 = np.random.default_rng(1).standard_normal(D)
     T = 12
-    run = run_gd(obj, jnp.asarray(p0), lr=inverse_sharpness(), steps=T, k=1, tol=1e-10)
+    run = run_gd(
+        obj, jnp.asarray(p0), lr=inverse_sharpness(), steps=T, k=1, tol=1e-10, chunk=CHUNK
+    )
     S = A_DIAG.max()
     np.testing.assert_allclose(run["lr"], np.full(T, 1.0 / S), rtol=1e-9)
     np.testing.assert_allclose(run.sharpness, np.full(T, S), rtol=1e-9)
@@ -102,7 +112,9 @@ def test_gd_with_warmup_matches_hand_loop():
     obj, H = _quadratic()
     p = np.random.default_rng(2).standard_normal(D)
     T, W, peak = 9, 5, 0.25
-    run = run_gd(obj, jnp.asarray(p), lr=linear_warmup(peak, W), steps=T, k=1, chunk=4)
+    run = run_gd(
+        obj, jnp.asarray(p), lr=linear_warmup(peak, W), steps=T, k=1, tol=1e-10, chunk=CHUNK
+    )
     lrs = []
     for t in range(T):
         lrs.append(peak * min(1.0, (t + 1) / W))

@@ -21,28 +21,38 @@ def model() -> ToyModel:
 
 
 @pytest.fixture(scope="module")
+def autodiff(model):
+    """Jitted autodiff references: gradient, Hessian and third derivative of the loss."""
+    return (
+        jax.jit(jax.grad(model.loss)),
+        jax.jit(jax.hessian(model.loss)),
+        jax.jit(jax.jacfwd(jax.hessian(model.loss))),
+    )
+
+
+@pytest.fixture(scope="module")
 def points() -> np.ndarray:
     rng = np.random.default_rng(0)
     return rng.normal(size=(6, 3)) * np.array([1.5, 3.0, 10.0])
 
 
-def test_loss_matches_formula_and_grad_matches_autodiff(model, points):
+def test_loss_matches_formula_and_grad_matches_autodiff(model, points, autodiff):
+    grad, hess, _ = autodiff
     for p in points:
         theta = jnp.asarray(p, jnp.float64)
         x, y, z = p
         expected = (2 / ETA + math.sqrt(BETA) * y) * x**2 / 2 - ALPHA / math.sqrt(BETA) * y + z
         np.testing.assert_allclose(float(model.loss(theta)), expected, rtol=1e-13)
-        np.testing.assert_allclose(
-            model.grad(theta), jax.grad(model.loss)(theta), rtol=1e-13, atol=1e-13
-        )
-        np.testing.assert_allclose(model.hessian(theta), jax.hessian(model.loss)(theta), atol=1e-12)
+        np.testing.assert_allclose(model.grad(theta), grad(theta), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(model.hessian(theta), hess(theta), atol=1e-12)
 
 
-def test_sharpness_and_eigenvector_match_dense_eigh(model, points):
+def test_sharpness_and_eigenvector_match_dense_eigh(model, points, autodiff):
+    hess = autodiff[1]
     thetas = jnp.asarray(points, jnp.float64)
     batched = model.sharpness(thetas)
     for k, theta in enumerate(thetas):
-        evals, evecs = jnp.linalg.eigh(jax.hessian(model.loss)(theta))
+        evals, evecs = jnp.linalg.eigh(hess(theta))
         np.testing.assert_allclose(float(model.sharpness(theta)), float(evals[-1]), rtol=1e-12)
         np.testing.assert_allclose(float(batched[k]), float(evals[-1]), rtol=1e-12)
         u = model.top_eigenvector(theta)
@@ -57,9 +67,9 @@ def test_sharpness_branch_for_negative_a():
     np.testing.assert_allclose(float(m.sharpness(theta)), float(top), rtol=1e-10)
 
 
-def test_lemma2_grad_sharpness_is_third_derivative(model, points):
+def test_lemma2_grad_sharpness_is_third_derivative(model, points, autodiff):
     """Lemma 2: grad S(theta) = D^3 L(theta)(u, u), D^3 L by autodiff."""
-    third = jax.jacfwd(jax.hessian(model.loss))
+    third = autodiff[2]
     for p in points:
         theta = jnp.asarray(p, jnp.float64)
         u = model.top_eigenvector(theta)
@@ -110,11 +120,12 @@ def test_gd_is_exactly_eq3(model):
     assert float(jnp.max(jnp.abs(y - ys))) <= 1e-12 * float(jnp.max(jnp.abs(ys)))
 
 
-def test_run_gd_matches_autodiff_gradient_descent(model):
+def test_run_gd_matches_autodiff_gradient_descent(model, autodiff):
+    grad = autodiff[0]
     theta = jnp.array([0.3, 0.1, 0.0], jnp.float64)
     ours = model.run_gd(theta, 25)
     for t in range(25):
-        theta = theta - ETA * jax.grad(model.loss)(theta)
+        theta = theta - ETA * grad(theta)
         np.testing.assert_allclose(ours[t + 1], theta, rtol=1e-13, atol=1e-14)
 
 

@@ -187,27 +187,35 @@ def agreement_table(
     traj_arrays: Mapping[str, Any],
     lr: float,
     *,
-    predictions: tuple[str, ...] = ("theorem1", "generalized", "predicted"),
+    predictions: tuple[str, ...] = ("theorem1", "theorem1_generalized", "predicted", "generalized"),
     x_band: float = 0.1,
     fixed_point_tail: float = 0.1,
     fixed_point_tol: float = 0.1,
 ) -> dict[str, Any]:
     """One run's agreement metrics (one row of the architectures/coupling chapters' tables).
 
-    ``traj_arrays`` is a ``Trajectory.arrays`` dict. For every prefix in ``predictions`` that has
-    ``<prefix>/loss`` (``/sharpness``): the relative error against ``gd/loss`` (``gd/sharpness``)
-    as ``<prefix>_loss_median``/``_worst`` (and the same for sharpness, compared as
-    :func:`two_step_average` of both, relative to :math:`2/\\eta`). Further entries when the keys
-    exist:
+    ``traj_arrays`` is a ``Trajectory.arrays`` dict (keys of :mod:`eos.dynamics.tracking`).
+    Each entry is computed only when its keys exist:
 
-    - ``deviation_ratio_median``/``_final``: :math:`\\|\\theta_t - \\theta^\\dagger_t\\|` (``gd/distance``)
-      over the predicted :math:`\\|\\hat v_t\\|` (``theorem1/deviation``, else ``predicted/deviation``);
+    - for every prefix ``P`` in ``predictions`` with ``P/loss`` (``P/sharpness``): the median and
+      worst relative error against ``gd/loss`` (``gd/sharpness``), ``P_loss_median``,
+      ``P_loss_worst`` (``P_sharpness_...``; sharpness compared as :func:`two_step_average` of
+      both series, relative to :math:`2/\\eta`). ``theorem1`` is Theorem 1's
+      :math:`L(\\theta^\\dagger_t) + \\hat x_t^2/\\eta` and :math:`2/\\eta + \\hat y_t + (\\nabla S_t\\cdot u_t)\\hat x_t`;
+    - ``x_error_median``/``_worst``: :math:`|\\hat x_t - x_t| / \\delta_t` (``predicted/x``,
+      ``gd/x``, ``constrained/delta``);
+    - ``deviation_ratio_median``/``_final``: :math:`\\|\\theta_t - \\theta^\\dagger_t\\|/\\|\\hat v_t\\|`
+      (``gd/distance`` over ``predicted/distance``), 1 when the predicted displacement has the
+      right size;
+    - ``deviation_error_median``/``_worst``: :math:`\\|\\theta_t - \\theta^\\dagger_t - \\hat v_t\\| / \\|\\theta_t - \\theta^\\dagger_t\\|`
+      (``theorem1/deviation`` over ``gd/distance``; Theorem 1 says :math:`O(\\epsilon\\delta)`);
     - ``cycles``: :func:`count_cycles` of ``gd/x``, ``gd/y`` around ``constrained/delta``;
-    - ``gf_gap_final``: ``flow/distance`` at the end and ``gf_gap_over_deviation`` =
-      ``flow/distance[-1] / gd/distance[-1]`` (gradient flow drifts away, the constrained
-      trajectory stays close: Fig. 4);
     - ``fixed_point_approached``/``fixed_point_distance``: :func:`approaches_fixed_point` of
-      ``gd/x``, ``gd/y`` with ``constrained/delta`` and ``constrained/alpha``.
+      ``gd/x``, ``gd/y``, ``constrained/delta``, ``constrained/alpha``;
+    - ``flow_distance_final`` (``flow/distance``: gradient flow's distance to
+      :math:`\\theta^\\dagger_t` at the end) and ``flow_over_gd_distance_final`` (that over
+      ``gd/distance``): gradient flow drifts away while GD stays near the constrained
+      trajectory (Fig. 4).
 
     Raises ``ValueError`` when ``gd/loss`` or ``gd/sharpness`` is missing.
     """
@@ -233,19 +241,30 @@ def agreement_table(
             s = relative_error_summary(two_step_average(a), two_step_average(b), scale=2.0 / lr)
             row[f"{prefix}_sharpness_median"] = s["median"]
             row[f"{prefix}_sharpness_worst"] = s["worst"]
+    x = _first(traj_arrays, "gd/x")
+    y = _first(traj_arrays, "gd/y")
+    delta = _first(traj_arrays, "constrained/delta")
+    alpha = _first(traj_arrays, "constrained/alpha")
+    x_hat = _first(traj_arrays, "predicted/x")
+    if x is not None and x_hat is not None and delta is not None:
+        s = relative_error_summary(*_aligned(x_hat, x), scale=_aligned(delta, x)[0])
+        row["x_error_median"] = s["median"]
+        row["x_error_worst"] = s["worst"]
     dist = _first(traj_arrays, "gd/distance")
-    dev = _first(traj_arrays, "theorem1/deviation", "predicted/deviation")
-    if dist is not None and dev is not None:
-        a, b = _aligned(dist, dev)
+    pred_dist = _first(traj_arrays, "predicted/distance")
+    if dist is not None and pred_dist is not None:
+        a, b = _aligned(dist, pred_dist)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = a / b
         fin = ratio[np.isfinite(ratio)]
         row["deviation_ratio_median"] = float(np.median(fin)) if fin.size else float("nan")
         row["deviation_ratio_final"] = float(ratio[-1])
-    x = _first(traj_arrays, "gd/x")
-    y = _first(traj_arrays, "gd/y")
-    delta = _first(traj_arrays, "constrained/delta")
-    alpha = _first(traj_arrays, "constrained/alpha")
+    dev_err = _first(traj_arrays, "theorem1/deviation")
+    if dist is not None and dev_err is not None:
+        a, b = _aligned(dev_err, dist)
+        s = relative_error_summary(a, np.zeros_like(a), scale=b)  # |error| / ||theta - dagger||
+        row["deviation_error_median"] = s["median"]
+        row["deviation_error_worst"] = s["worst"]
     if x is not None and y is not None and delta is not None:
         row["cycles"] = count_cycles(x, y, delta, x_band=x_band)
         if alpha is not None:
@@ -256,9 +275,9 @@ def agreement_table(
             row["fixed_point_distance"] = r
     flow = _first(traj_arrays, "flow/distance")
     if flow is not None:
-        row["gf_gap_final"] = float(flow[-1])
+        row["flow_distance_final"] = float(flow[-1])
         if dist is not None:
-            row["gf_gap_over_deviation"] = (
+            row["flow_over_gd_distance_final"] = (
                 float(flow[-1] / dist[-1]) if dist[-1] != 0 else float("inf")
             )
     return row

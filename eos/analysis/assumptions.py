@@ -31,8 +31,8 @@ they are the *local* operator norms :math:`\\|\\nabla^3 L(\\theta)\\|_{op}` and
 (App. E plots these local values as well). For a symmetric tensor :math:`T` of order :math:`k`,
 :math:`\\|T\\|_{op} = \\sup_{\\|v\\|=1} \\|T(v,\\dots,v)\\|` (Banach), so every iterate's
 :math:`\\|T(v,\\dots,v)\\|` is a lower bound and the estimate is the largest one met.
-Likewise :math:`\\lambda_{\\min}` comes from a capped run of :func:`eos.curvature.bottom_eigenpairs_matvec`
-(thick-restart Lanczos; Ritz values lie inside the spectrum, so :math:`|\\lambda_{\\min}|` is, if anything, underestimated when :math:`\\lambda_{\\min}<0`).
+Likewise :math:`\\lambda_{\\min}` comes from a short fixed-length Lanczos run (Ritz values lie inside
+the spectrum, so :math:`|\\lambda_{\\min}|` is, if anything, underestimated when :math:`\\lambda_{\\min}<0`).
 Warm starts (``warm``) make repeated calls along a trajectory converge over successive calls.
 """
 
@@ -46,7 +46,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eos import curvature
 from eos.objective import derivative
 
 __all__ = [
@@ -109,13 +108,10 @@ def _fallback_vector(d: int, dtype: Any, seed: int) -> jax.Array:
 
 
 _SHIFT = 0.1
-#: lambda_min stops at residual <= max(rtol |lambda_min|, atol * S): |lambda_min|/S to ~1e-4.
-_LAMBDA_MIN_RTOL = 1e-4
-_LAMBDA_MIN_ATOL = 1e-4
 
 
 # --------------------------------------------------------------------------------------------
-# Power iterations for tensor operator norms.
+# Power iterations for tensor operator norms, a short Lanczos run for lambda_min.
 # --------------------------------------------------------------------------------------------
 def _tensor_norm(
     apply: Callable[[jax.Array], jax.Array],
@@ -132,23 +128,19 @@ def _tensor_norm(
     the linearisation has eigenvalue -1); a full shift c = 1 makes maximisers attractive but
     more often stalls in a poorer local maximum. Every ||T(v,...,v,.)|| is a lower bound of
     ||T||_op (Banach: ||T||_op = sup_v ||T(v,...,v,.)|| for symmetric T); returns the largest
-    one seen and the vector that gave it. Like any power method this finds a local maximiser
+    one seen and the last iterate (the next call's warm start; the best vector instead would
+    restart a non-monotone iteration from the same point every call). Like any power method this finds a local maximiser
     from the (warm) start: the result is a lower bound of the true operator norm.
     """
 
     def body(_, carry):
-        v, best, best_v = carry
+        v, best = carry
         w = apply(v)
-        n = jnp.linalg.norm(w)
-        better = n > best
-        best = jnp.where(better, n, best)
-        best_v = jnp.where(better, v, best_v)
+        best = jnp.maximum(best, jnp.linalg.norm(w))
         lam = jnp.vdot(v, w)
-        return _normalize(w + _SHIFT * (order - 2) * lam * v, fallback), best, best_v
+        return _normalize(w + _SHIFT * (order - 2) * lam * v, fallback), best
 
-    zero = jnp.zeros((), v0.dtype)
-    _, best, best_v = jax.lax.fori_loop(0, iters, body, (v0, zero, v0))
-    return best, best_v
+    return jax.lax.fori_loop(0, iters, body, (v0, jnp.zeros((), v0.dtype)))[::-1]
 
 
 def _restricted_third_norm(D, theta, u, v0, iters, fallback):
@@ -156,27 +148,70 @@ def _restricted_third_norm(D, theta, u, v0, iters, fallback):
 
     Shifted power iteration (as :func:`_tensor_norm`) on the quartic form phi(v) = ||D3L(v,v)||^2 on the unit sphere of u-perp, whose
     gradient is 4 P_perp D3L(v, D3L(v, v)): v <- normalize(P D3L(v, z) + 2 c phi v), z = D3L(v,v).
-    Every ||D3L(v, v)|| is a lower bound of the supremum; returns the largest one seen.
+    Every ||D3L(v, v)|| is a lower bound of the supremum; returns the largest one seen and the
+    last iterate.
     """
 
     def proj(w):
         return w - jnp.vdot(u, w) * u
 
     def body(_, carry):
-        v, best, best_v = carry
+        v, best = carry
         z = D(theta, 3, v, v)
         n = jnp.linalg.norm(z)
-        better = n > best
-        best = jnp.where(better, n, best)
-        best_v = jnp.where(better, v, best_v)
         g = proj(D(theta, 3, v, z))
-        return _normalize(g + _SHIFT * 2.0 * n * n * v, fallback), best, best_v
+        return _normalize(g + _SHIFT * 2.0 * n * n * v, fallback), jnp.maximum(best, n)
 
-    zero = jnp.zeros((), v0.dtype)
     fallback = _normalize(proj(fallback), fallback)
     v0 = _normalize(proj(v0), fallback)
-    _, best, best_v = jax.lax.fori_loop(0, iters, body, (v0, zero, v0))
-    return best, best_v
+    return jax.lax.fori_loop(0, iters, body, (v0, jnp.zeros((), v0.dtype)))[::-1]
+
+
+def _lanczos_extremes(matvec, v0: jax.Array, steps: int, seed: int = 1):
+    """Lanczos with full reorthogonalisation, ``steps`` (static) HVPs from ``v0``:
+    (smallest Ritz value, its unit Ritz vector, largest Ritz value).
+
+    A breakdown (invariant subspace) continues from a pseudo-random vector orthogonal to the
+    basis with a zero off-diagonal, which keeps T = Q^T H Q exact, so the Ritz values stay inside
+    the spectrum. A fixed-size loop keeps the cost (and the compiled program) small and
+    predictable; the warm start carries the convergence across calls.
+    """
+    d = v0.shape[0]
+    k = min(steps, d)
+    dtype = v0.dtype
+    keys = jax.random.split(jax.random.PRNGKey(seed), k)
+    tiny = jnp.finfo(dtype).tiny
+
+    def orth(w, Q):
+        w = w - Q.T @ (Q @ w)
+        return w - Q.T @ (Q @ w)
+
+    def body(j, carry):
+        Q, a, b, q = carry
+        Q = Q.at[j].set(q)
+        w = matvec(q)
+        scale = jnp.linalg.norm(w)
+        a = a.at[j].set(jnp.vdot(q, w))
+        w = orth(w, Q)
+        bj = jnp.linalg.norm(w)
+        broke = bj <= 1e-10 * jnp.maximum(scale, tiny)
+        r = orth(jax.random.normal(keys[j], (d,), dtype), Q)
+        q_next = jnp.where(
+            broke, r / jnp.maximum(jnp.linalg.norm(r), tiny), w / jnp.where(broke, 1.0, bj)
+        )
+        return Q, a, b.at[j].set(jnp.where(broke, 0.0, bj)), q_next
+
+    init = (
+        jnp.zeros((k, d), dtype),
+        jnp.zeros((k,), dtype),
+        jnp.zeros((k,), dtype),
+        _normalize(v0, _fallback_vector(d, dtype, seed)),
+    )
+    Q, a, b, _ = jax.lax.fori_loop(0, k, body, init)
+    T = jnp.diag(a) + jnp.diag(b[:-1], 1) + jnp.diag(b[:-1], -1)
+    evals, evecs = jnp.linalg.eigh(T)
+    v_min = Q.T @ evecs[:, 0]
+    return evals[0], v_min / jnp.linalg.norm(v_min), evals[-1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,7 +222,9 @@ def initial_warm(
 ) -> dict[str, jax.Array]:
     """The ``warm`` pytree that ``warm=None`` stands for (same structure as later warm states).
 
-    ``rho3``/``rho4`` start at :math:`u` (:math:`\\nabla^3L(u,u) = \\nabla S` is typically large),
+    ``rho3`` starts at :math:`(u + \\nabla S/\\|\\nabla S\\|)/\\|\\cdot\\|` (from :math:`u` alone the
+    first step goes to :math:`\\nabla S = \\nabla^3L(u,u)`, where :math:`\\nabla^3L(\\cdot,\\cdot)` may
+    vanish, as in App. B's toy model), ``rho4`` at :math:`u`,
     ``third_perp`` at :math:`\\nabla S^\\perp/\\|\\nabla S^\\perp\\|`, ``lambda_min`` at a fixed
     pseudo-random unit vector. Useful to build a fixed-structure carry for a jitted loop.
     """
@@ -198,7 +235,7 @@ def initial_warm(
     gs = jnp.asarray(grad_sharpness, dtype)
     fb = _fallback_vector(d, dtype, 2)
     return {
-        "rho3": u,
+        "rho3": _normalize(u + _normalize(gs, fb), fb),
         "rho4": u,
         "third_perp": _normalize(gs - jnp.vdot(u, gs) * u, fb),
         "lambda_min": _fallback_vector(d, dtype, 3),
@@ -253,8 +290,7 @@ def assumption_quantities(
     carries the power-iteration and Lanczos vectors between calls. Cost per call:
     ``power_iters`` third-derivative contractions for :math:`\\rho_3`, as many fourth-derivative
     ones for :math:`\\rho_4`, ``2 * power_iters`` third-derivative ones for ``a5_third_perp``,
-    at most ``lanczos_steps + 2`` HVPs (the Lanczos run stops once
-    :math:`\\lambda_{\\min}` is resolved to about :math:`10^{-4} S`). Jit-compatible (no Python branching on values; ``power_iters``
+    ``lanczos_steps + 2`` HVPs. Jit-compatible (no Python branching on values; ``power_iters``
     and ``lanczos_steps`` are static).
     """
     if isinstance(lr, (int, float)) and lr <= 0:
@@ -316,19 +352,14 @@ def _quantities(objective, power_iters, lanczos_steps, theta, u, gL, gS, disp, l
     third_perp, vp = _restricted_third_norm(D, theta, u, warm["third_perp"], power_iters, fb)
     rho3 = jnp.maximum(jnp.maximum(rho3_pi, jnp.linalg.norm(gS)), third_perp)
 
-    # Hessian spectrum ends: lambda_max = u^T H u (u is the top eigenvector), lambda_min by Lanczos.
+    # Hessian spectrum ends: lambda_max from u^T H u (u is the top eigenvector) and the Lanczos
+    # run's largest Ritz value, lambda_min from its smallest.
     lam_u = jnp.vdot(u, hvp(theta, u))
-    vals, vecs, _ = curvature.bottom_eigenpairs_matvec(
-        lambda v: hvp(theta, v),
-        warm["lambda_min"][:, None],
-        tol=_LAMBDA_MIN_RTOL,
-        atol=_LAMBDA_MIN_ATOL * jnp.abs(lam_u),
-        max_iters=lanczos_steps,
-        basis_size=min(20, d),
-        keep=1,
+    lam_min, v_min, lam_top = _lanczos_extremes(
+        lambda v: hvp(theta, v), warm["lambda_min"], lanczos_steps
     )
-    lam_min, v_min = vals[0], vecs[:, 0]
-    h_norm = jnp.maximum(jnp.abs(lam_u), jnp.abs(lam_min))
+    lam_max = jnp.maximum(lam_u, lam_top)
+    h_norm = jnp.maximum(jnp.abs(lam_max), jnp.abs(lam_min))
 
     v_perp = perp(disp)
     vHv = jnp.vdot(v_perp, hvp(theta, v_perp))

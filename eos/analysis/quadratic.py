@@ -27,7 +27,8 @@ Limiting sharpness (App. F.2). With :math:`F` even (App. F.2 replaces :math:`F` 
 .. math::
 
     S_\\infty = \\frac{2}{\\eta} - \\frac{F'(\\delta)}{\\delta} + F''(\\delta)
-    \\qquad (:func:`limiting_sharpness`).
+
+(:func:`limiting_sharpness`).
 
 So :math:`S_\\infty` lies above :math:`2/\\eta` exactly when
 :math:`F''(\\delta) - F'(\\delta)/\\delta = \\delta\\,\\tfrac{d}{dx}[F'(x)/x]_{x=\\delta} > 0`
@@ -40,13 +41,15 @@ converges below :math:`2/\\eta` (the paper's own worked example, :math:`2/\\eta 
 
 Stability of that orbit (derived here, checked in the tests): linearising the constant-coefficient
 map in :math:`(|x|, y)` around :math:`(\\delta, y^*)` gives the Jacobian
-:math:`\\begin{psmallmatrix}1 + \\eta\\kappa & \\eta\\delta\\\\ -\\eta\\beta\\delta & 1\\end{psmallmatrix}`
-with :math:`\\kappa = F''(\\delta) - F'(\\delta)/\\delta`, whose determinant
-:math:`1 + \\eta\\kappa + \\eta^2\\beta\\delta^2` is below 1 iff :math:`\\kappa < -2\\eta\\alpha`.
-Hence, with constant coefficients, the orbit attracts only when the limiting sharpness is below
-:math:`2/\\eta - 2\\eta\\alpha`; for :math:`F = 0` (eq. (3)) and for super-quadratic :math:`F` the
-discrete map spirals slowly outwards and :math:`S_\\infty` is only the time average over its
-(growing) cycles (:func:`orbit_stability`).
+:math:`J = \\begin{pmatrix}1 + \\eta\\kappa & \\eta\\delta\\\\ -\\eta\\beta\\delta & 1\\end{pmatrix}`
+with :math:`\\kappa = F''(\\delta) - F'(\\delta)/\\delta = S_\\infty - 2/\\eta`,
+:math:`\\det J = 1 + \\eta\\kappa + 2\\eta^2\\alpha`, :math:`\\operatorname{tr} J = 2 + \\eta\\kappa`.
+By the Jury conditions the orbit is linearly stable iff
+:math:`-2 - \\eta^2\\alpha < \\eta\\kappa < -2\\eta^2\\alpha`, i.e. (for moderate :math:`\\eta|\\kappa|`)
+only when the limiting sharpness is below :math:`2/\\eta - 2\\eta\\alpha`. For :math:`F = 0`
+(eq. (3)) and for super-quadratic :math:`F` the discrete map spirals slowly outwards around the
+orbit, and :math:`S_\\infty` is then the time average over its (growing) cycles
+(:func:`orbit_stability` computes the spectral radius of :math:`J`).
 """
 
 from __future__ import annotations
@@ -220,15 +223,17 @@ def limiting_sharpness(
 
 
 def orbit_stability(
-    d2F_delta: float, dF_delta: float, delta: float, *, lr: float, alpha: float
+    dF_delta: float, d2F_delta: float, delta: float, *, lr: float, alpha: float
 ) -> dict[str, float | bool]:
     """Linear stability of the period-2 orbit :math:`(\\pm\\delta, -F'(\\delta)/\\delta)` of constant-coefficient eq. (11).
 
     In :math:`(|x|, y)` the Jacobian is :math:`[[1 + \\eta\\kappa, \\eta\\delta], [-\\eta\\beta\\delta, 1]]`
     with :math:`\\kappa = F''(\\delta) - F'(\\delta)/\\delta` and :math:`\\beta = 2\\alpha/\\delta^2`.
-    Returns the spectral radius and ``stable`` (radius < 1, i.e. :math:`\\kappa < -2\\eta\\alpha`
-    in the oscillatory regime).
+    Returns ``kappa``, the spectral radius and ``stable`` (radius < 1; by the Jury conditions
+    equivalent to :math:`-2 - \\eta^2\\alpha < \\eta\\kappa < -2\\eta^2\\alpha`).
     """
+    if lr <= 0 or alpha <= 0 or not delta > 0:
+        raise ValueError(f"lr, alpha and delta must be positive, got {lr}, {alpha}, {delta}")
     beta = 2.0 * alpha / delta**2
     kappa = d2F_delta - dF_delta / delta
     J = np.array([[1.0 + lr * kappa, lr * delta], [-lr * beta * delta, 1.0]])

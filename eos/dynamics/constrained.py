@@ -11,17 +11,26 @@ Lemma 13: at a point :math:`\theta` with :math:`S, u, \nabla L` and :math:`\nabl
 :math:`-a\,\nabla S^\perp - b\,u` with
 
 .. math::  b = \frac{u\cdot\nabla L}{S}, \qquad
-           a = \frac{\max\big(0,\ S - 2/\eta - b\,(u\cdot\nabla S)\big)}{\|\nabla S^\perp\|^2},
+           a = \frac{S - 2/\eta - b\,(u\cdot\nabla S)}{\|\nabla S^\perp\|^2},
 
 i.e. a Newton step on :math:`\nabla L\cdot u = 0` along :math:`u` (the Hessian acts as :math:`S`
 along :math:`u`) and the minimum-norm move along the sharpness gradient that brings the
 linearised sharpness back to :math:`2/\eta`. This is the minimum-norm solution of the two
 linearised constraints (the design notes' formula plus the cross term :math:`b\,u\cdot\nabla S`,
-which vanishes when :math:`\nabla S\perp u`). The paper repeats it three times per projection,
+which vanishes when :math:`\nabla S\perp u`).
+
+The sharpness constraint :math:`S \le 2/\eta` is an inequality. When it is *active* (the point
+to project has :math:`S > 2/\eta` even after the Newton step, which is the case of Lemma 13 when
+:math:`\alpha_t > 0`, and by definition at :math:`\theta^\dagger_0`: time is shifted so that
+:math:`S(\theta^\dagger_0) = 2/\eta`, Sec. 3), the projection lands on the boundary and the
+sub-steps solve :math:`S = 2/\eta` (``a`` of either sign, so that a curved sharpness cannot leave
+the point strictly inside :math:`\mathcal M`, away from the nearest point). When it is inactive
+only the Newton step is taken (``a = 0``, i.e. :math:`\max(0, \cdot)` in the design notes). The paper repeats it three times per projection,
 re-evaluating everything each time (three eigen-solves); here each sub-step starts with a
 warm-started eigen-solve, and sub-steps stop early once both residuals
 
-.. math::  S(\theta) - 2/\eta \le \mathrm{tol}\cdot 2/\eta, \qquad |\nabla L\cdot u| \le \mathrm{tol}\,\|\nabla L\|
+.. math::  |S(\theta) - 2/\eta| \le \mathrm{tol}\cdot 2/\eta \ (\text{active; else } S - 2/\eta \le \dots),
+           \qquad |\nabla L\cdot u| \le \mathrm{tol}\,\|\nabla L\|
 
 hold (they are reported either way). Eigenvector signs are kept consistent:
 :math:`u_{t+1}\cdot u_t > 0` (every solve is warm-started from the previous vector and the
@@ -54,19 +63,20 @@ __all__ = ["Projection", "align", "constrained_step", "linearised_projection", "
 
 
 class Projection(NamedTuple):
-    """A point of (approximately) :math:`\\mathcal M` with the Taylor quantities of Definition 3.
+    r"""A point of (approximately) :math:`\mathcal M` with the Taylor quantities of Definition 3.
 
     Attributes:
         theta: the point.
-        loss, grad: :math:`L` and :math:`\\nabla L` there.
+        loss, grad: :math:`L` and :math:`\nabla L` there.
         sharpness, u: top Hessian eigenpair (:math:`u` unit, sign-aligned with the warm start).
-        grad_sharpness: :math:`\\nabla S = \\nabla^3 L(u, u)` (Lemma 2).
-        residual_sharpness: :math:`S - 2/\\eta`.
-        residual_grad_u: :math:`\\nabla L\\cdot u`.
-        eig_residual: relative residual :math:`\\|Hu - Su\\|/S` of the eigen-solve.
+        grad_sharpness: :math:`\nabla S = \nabla^3 L(u, u)` (Lemma 2).
+        residual_sharpness: :math:`S - 2/\eta`.
+        residual_grad_u: :math:`\nabla L\cdot u`.
+        eig_residual: relative residual :math:`\|Hu - Su\|/S` of the eigen-solve.
         substeps: linearised projections applied.
         matvecs: Hessian-vector products spent in eigen-solves.
         gradients: gradient evaluations (primal passes).
+        active: whether the sharpness constraint was treated as active (:math:`S = 2/\eta`).
     """
 
     theta: jax.Array
@@ -81,6 +91,7 @@ class Projection(NamedTuple):
     substeps: jax.Array
     matvecs: jax.Array
     gradients: jax.Array
+    active: jax.Array
 
 
 def linearised_projection(
@@ -91,19 +102,22 @@ def linearised_projection(
     grad_u: jax.Array,
     grad_sharpness: jax.Array,
     lr: float,
+    active: jax.Array | bool = False,
 ) -> jax.Array:
-    """One linearised projection onto :math:`\\mathcal M` (module docstring; Lemma 13).
+    r"""One linearised projection onto :math:`\mathcal M` (module docstring; Lemma 13).
 
-    ``grad_u`` is :math:`u\\cdot\\nabla L`; ``grad_sharpness`` is :math:`\\nabla S` (any component
-    along ``u`` is removed here).
+    ``grad_u`` is :math:`u\cdot\nabla L`; ``grad_sharpness`` is :math:`\nabla S` (its component
+    along ``u`` is removed here). ``active``: solve :math:`S = 2/\eta` (move along
+    :math:`\nabla S^\perp` in either direction); otherwise only an excess :math:`S > 2/\eta`
+    is removed.
     """
-    dtype = theta.dtype
-    threshold = jnp.asarray(2.0 / lr, dtype)
+    threshold = jnp.asarray(2.0 / lr, theta.dtype)
     gSu = jnp.dot(u, grad_sharpness)
     gS_perp = grad_sharpness - gSu * u
     beta = jnp.dot(gS_perp, gS_perp)
     b = grad_u / sharpness
-    excess = jnp.maximum(sharpness - threshold - b * gSu, 0.0)
+    excess = sharpness - threshold - b * gSu
+    excess = jnp.where(active, excess, jnp.maximum(excess, 0.0))
     a = excess / jnp.where(beta > 0, beta, 1.0)
     return theta - a * gS_perp - b * u
 
@@ -122,9 +136,10 @@ def _evaluate(objective: Any, theta, u0, eig_tol, eig_iters) -> tuple[_Eval, jax
     return _Eval(theta, loss, g, r.value, r.vector, r.residual), r.matvecs
 
 
-def _converged(e: _Eval, lr: float, tol: float) -> jax.Array:
+def _converged(e: _Eval, lr: float, tol: float, active: jax.Array) -> jax.Array:
     threshold = 2.0 / lr
-    ok_s = e.sharpness - threshold <= tol * threshold
+    excess = e.sharpness - threshold
+    ok_s = jnp.where(active, jnp.abs(excess), excess) <= tol * threshold
     ok_g = jnp.abs(jnp.dot(e.grad, e.u)) <= tol * jnp.linalg.norm(e.grad)
     return ok_s & ok_g
 
@@ -141,32 +156,41 @@ def _project_loop(
     eig_iters: int,
     direction: jax.Array | None,
     adaptive: bool,
+    active: jax.Array | bool | None,
 ) -> Projection:
-    """Evaluate, test, project; repeat (one ``lax.while_loop``, the evaluation compiled once).
+    r"""Evaluate, test, project; repeat (one ``lax.while_loop``, the evaluation compiled once).
 
     Each pass evaluates :math:`L, \nabla L, S, u` at the current point (eigen-solve warm-started
     from the previous ``u``); it stops when the residuals are below ``tol`` (``adaptive``) or
     after ``substeps`` projections, otherwise applies one linearised projection along
     ``direction`` (:math:`\nabla S` of an earlier point) or, if ``None``, along a freshly computed
-    :math:`\nabla^3L(u, u)`. :math:`\nabla S` is then computed at the final point.
+    :math:`\nabla^3L(u, u)`. :math:`\nabla S` is then computed at the final point. ``active``:
+    the sharpness constraint is an equality (``True``), an inequality (``False``), or (``None``)
+    decided at the first evaluation: active when the linearised sharpness after the Newton step
+    along :math:`u` still exceeds :math:`2/\eta`.
     """
     dtype = theta.dtype
     zero_s = jnp.zeros((), dtype)
     e0 = _Eval(theta, zero_s, jnp.zeros_like(theta), zero_s, u0, zero_s)
     zero_i = jnp.asarray(0, jnp.int32)
+    threshold = jnp.asarray(2.0 / lr, dtype)
 
     def cond(carry):
         return ~carry[-1]
 
     def body(carry):
-        theta, u, _, k, mv, ng, _ = carry
+        theta, u, _, _, k, mv, ng, act, _ = carry
         e, m = _evaluate(objective, theta, u, eig_tol, eig_iters)
+        gS = _ops.d3(objective, e.theta, e.u) if direction is None else direction
+        if active is None:
+            b = jnp.dot(e.u, e.grad) / e.sharpness
+            first = e.sharpness - b * jnp.dot(e.u, gS) > threshold
+            act = jnp.where(k == 0, first, act)
         stop = k >= substeps
         if adaptive:
-            stop = stop | _converged(e, lr, tol)
+            stop = stop | _converged(e, lr, tol, act)
 
         def step(_):
-            gS = _ops.d3(objective, e.theta, e.u) if direction is None else direction
             return linearised_projection(
                 e.theta,
                 sharpness=e.sharpness,
@@ -174,15 +198,18 @@ def _project_loop(
                 grad_u=jnp.dot(e.u, e.grad),
                 grad_sharpness=gS,
                 lr=lr,
+                active=act,
             )
 
         theta_next = jax.lax.cond(stop, lambda _: e.theta, step, None)
-        return theta_next, e.u, e, k + jnp.where(stop, 0, 1), mv + m, ng + 1, stop
+        return theta_next, e.u, e, gS, k + jnp.where(stop, 0, 1), mv + m, ng + 1, act, stop
 
-    init = (theta, u0, e0, zero_i, zero_i, zero_i, jnp.asarray(False))
-    _, _, e, k, matvecs, gradients, _ = jax.lax.while_loop(cond, body, init)
-    gS = _ops.d3(objective, e.theta, e.u)
-    threshold = jnp.asarray(2.0 / lr, dtype)
+    act0 = jnp.asarray(False) if active is None else jnp.asarray(active)
+    gS0 = jnp.zeros_like(theta)
+    init = (theta, u0, e0, gS0, zero_i, zero_i, zero_i, act0, jnp.asarray(False))
+    _, _, e, gS, k, matvecs, gradients, act, _ = jax.lax.while_loop(cond, body, init)
+    if direction is not None:  # the loop moved along an earlier gradient: compute it here
+        gS = _ops.d3(objective, e.theta, e.u)
     return Projection(
         theta=e.theta,
         loss=e.loss,
@@ -196,6 +223,7 @@ def _project_loop(
         substeps=k,
         matvecs=matvecs,
         gradients=gradients,
+        active=act,
     )
 
 
@@ -210,16 +238,19 @@ def project(
     eig_tol: float = 1e-10,
     eig_max_iters: int = 64,
     adaptive: bool = True,
+    active: bool | None = True,
 ) -> Projection:
-    """Project ``theta`` onto :math:`\\mathcal M` by linearised projections (module docstring).
+    r"""Project ``theta`` onto :math:`\mathcal M` by linearised projections (module docstring).
 
-    Each sub-step evaluates :math:`S, u, \\nabla L` (eigen-solve warm-started from the previous
-    ``u``, starting from ``u0``) and :math:`\\nabla S = \\nabla^3L(u,u)` at the current point, as
+    Each sub-step evaluates :math:`S, u, \nabla L` (eigen-solve warm-started from the previous
+    ``u``, starting from ``u0``) and :math:`\nabla S = \nabla^3L(u,u)` at the current point, as
     the paper's App. D.3. ``adaptive`` stops once both residuals are below ``tol`` (relative to
-    :math:`2/\\eta` and :math:`\\|\\nabla L\\|`); ``substeps`` caps the number of projections.
-    The returned :class:`Projection` holds the Taylor quantities at the final point (with
-    :math:`\\nabla S` recomputed there) and both residuals. Jit-compatible; works in the dtype of
-    ``theta``; ``u0`` sets the sign of ``u``.
+    :math:`2/\eta` and :math:`\|\nabla L\|`); ``substeps`` caps the number of projections.
+    ``active=True`` (default) projects onto the boundary :math:`S = 2/\eta`, as for
+    :math:`\theta^\dagger_0` (Sec. 3); ``None`` decides from the first evaluation; ``False``
+    only removes an excess. The returned :class:`Projection` holds the Taylor quantities at the
+    final point (with :math:`\nabla S` recomputed there) and both residuals. Jit-compatible;
+    works in the dtype of ``theta``; ``u0`` sets the sign of ``u``.
     """
     theta = jnp.asarray(theta)
     u0 = jnp.asarray(u0, theta.dtype)
@@ -234,6 +265,7 @@ def project(
         eig_iters=eig_max_iters,
         direction=None,
         adaptive=adaptive,
+        active=active,
     )
 
 
@@ -250,21 +282,26 @@ def constrained_step(
     predictor: bool = True,
     fresh_direction: bool = False,
 ) -> Projection:
-    """:math:`\\theta^\\dagger_{t+1} = \\mathrm{proj}_{\\mathcal M}(\\theta^\\dagger_t - \\eta\\nabla L_t)` (eq. (2)).
+    r""":math:`\theta^\dagger_{t+1} = \mathrm{proj}_{\mathcal M}(\theta^\dagger_t - \eta\nabla L_t)` (eq. (2)).
 
-    ``current`` is the :class:`Projection` at :math:`\\theta^\\dagger_t`. With
+    ``current`` is the :class:`Projection` at :math:`\theta^\dagger_t`. With
     ``predictor=False, fresh_direction=True, adaptive=False`` this is the paper's procedure
-    (evaluate at :math:`\\theta' = \\theta^\\dagger_t - \\eta\\nabla L_t`, then ``substeps`` linearised
+    (evaluate at :math:`\theta' = \theta^\dagger_t - \eta\nabla L_t`, then ``substeps`` linearised
     projections, each with a fresh eigen-solve and third derivative); the defaults are the
-    cheaper variant described in the module docstring. ``predictor`` counts as one sub-step.
+    cheaper variant described in the module docstring (``predictor`` counts as one sub-step).
+    Whether the sharpness constraint is active is decided from the linearisation at
+    :math:`\theta^\dagger_t` (predictor) or at the first evaluation.
     """
     dtype = current.theta.dtype
     lr_ = jnp.asarray(lr, dtype)
     theta = current.theta - lr_ * current.grad
     one = jnp.asarray(1, jnp.int32)
+    active = None
     if predictor:
         s_lin = current.sharpness - lr_ * jnp.dot(current.grad_sharpness, current.grad)
         gu_lin = (1 - lr_ * current.sharpness) * jnp.dot(current.u, current.grad)
+        b = gu_lin / current.sharpness
+        active = s_lin - b * jnp.dot(current.u, current.grad_sharpness) > 2.0 / lr
         theta = linearised_projection(
             theta,
             sharpness=s_lin,
@@ -272,6 +309,7 @@ def constrained_step(
             grad_u=gu_lin,
             grad_sharpness=current.grad_sharpness,
             lr=lr,
+            active=active,
         )
     out = _project_loop(
         objective,
@@ -284,6 +322,7 @@ def constrained_step(
         eig_iters=eig_max_iters,
         direction=None if fresh_direction else current.grad_sharpness,
         adaptive=adaptive,
+        active=active,
     )
     return out._replace(substeps=out.substeps + (one if predictor else 0))
 

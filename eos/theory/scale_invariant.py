@@ -78,6 +78,7 @@ __all__ = [
     "lemma7_gradient",
     "lemma7_hessian",
     "lemma8_sharpness_gradient",
+    "identity_checks",
     "lemma9_closed_form",
     "lemma9_scaling",
     "lemma10_alpha",
@@ -197,23 +198,31 @@ class ScaleInvariantProblem:
         """``L(theta) = f(theta) + (lam/2) ||theta||^2``."""
         return self.f(theta) + 0.5 * jnp.asarray(self.lam, theta.dtype) * jnp.vdot(theta, theta)
 
-    def canonical(self, theta: Array) -> Array:
-        """The representative of ``theta`` modulo the network's symmetries.
+    def align(self, theta: Array, reference: Array) -> np.ndarray:
+        """The copy of ``theta`` under the network's symmetries that is closest to ``reference``.
 
-        ``tanh`` is odd, so flipping the sign of a hidden unit's incoming weights and outgoing
-        weight, ``(W_j, a_j) -> (-W_j, -a_j)``, and permuting hidden units leave ``f`` unchanged
-        (these are orthogonal maps, so they commute with normalisation). The representative has
-        ``a_j >= 0`` and units sorted by decreasing ``a_j``; compare minimisers found from
-        different starts after canonicalising both.
+        ``tanh`` is odd, so flipping the sign of a hidden unit's incoming and outgoing weights,
+        ``(W_j, a_j) -> (-W_j, -a_j)``, and permuting hidden units leave ``f`` unchanged (and, being
+        orthogonal maps, commute with normalisation). The best sign per pair of units and the best
+        permutation (an assignment problem, solved exactly by ``scipy.optimize.linear_sum_assignment``)
+        minimise ``||aligned - reference||``. Compare minimisers found from different starts with
+        ``np.linalg.norm(problem.align(x, y) - y)``.
         """
-        theta = jnp.asarray(theta)
+        from scipy.optimize import linear_sum_assignment
+
         k = self.hidden * self.input_dim
-        W = theta[:k].reshape(self.hidden, self.input_dim)
-        a = theta[k:]
-        s = jnp.where(a < 0, -1.0, 1.0).astype(theta.dtype)
-        W, a = W * s[:, None], a * s
-        order = jnp.argsort(-a)
-        return jnp.concatenate([W[order].ravel(), a[order]])
+
+        def units(v: np.ndarray) -> np.ndarray:  # (hidden, input_dim + 1): row j = (W_j, a_j)
+            return np.concatenate([v[:k].reshape(self.hidden, self.input_dim), v[k:, None]], axis=1)
+
+        x = units(np.asarray(theta, dtype=np.float64))
+        y = units(np.asarray(reference, dtype=np.float64))
+        plus = ((y[:, None, :] - x[None, :, :]) ** 2).sum(-1)  # cost[j, i]: ref unit j <- unit i
+        minus = ((y[:, None, :] + x[None, :, :]) ** 2).sum(-1)
+        rows, cols = linear_sum_assignment(np.minimum(plus, minus))
+        signs = np.where(minus[rows, cols] < plus[rows, cols], -1.0, 1.0)
+        out = x[cols] * signs[:, None]
+        return np.concatenate([out[:, :-1].ravel(), out[:, -1]])
 
     def init(self, key: Array, *, norm: float = 1.0, dtype=jnp.float64) -> Array:
         """A random parameter vector of Euclidean norm ``norm`` (direction uniform on the sphere)."""
@@ -484,6 +493,130 @@ def lemma11_ratio(
     c = _radial_coefficient(form)
     q = jnp.linalg.norm(_project(tb, grad_sf_bar)) / (c * sf_bar)
     return 1.0 / jnp.sqrt(1.0 + q**2)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _rel(a: Array, b: Array) -> float:
+    return float(jnp.linalg.norm(jnp.ravel(a - b)) / jnp.linalg.norm(jnp.ravel(b)))
+
+
+def identity_checks(
+    problem: ScaleInvariantProblem,
+    theta: Array,
+    critical_theta_bar: Array,
+    lr: float,
+    *,
+    fd_eps: float = 1e-5,
+    seed: int = 0,
+) -> list[dict[str, object]]:
+    """App. H.1's identities against autodiff, as table rows (float64, dense, tiny models).
+
+    ``theta``: an arbitrary point (Lemmas 7, 8); ``critical_theta_bar``: a unit critical point
+    of ``f`` (e.g. :func:`critical_point_on_sphere`), scaled to ``S = 2/lr``
+    (:func:`radius_for_sharpness`) for Corollaries 2-3 and Lemmas 10-11. The reference side is
+    always computed *at theta* (``jax.grad``, ``jax.hessian``, Lemma 2's ``D^3 L(u, u)`` with
+    ``u`` from ``eigh``, central finite differences of the dense sharpness with step ``fd_eps``);
+    the lemma side from quantities at ``theta_bar`` only. Each row holds ``claim``,
+    ``quantity``, ``point``, ``corrected`` (relative error of the identity as implemented
+    here) and ``as printed`` (relative error of App. H's printed formula; equal to
+    ``corrected`` where the two agree).
+    """
+    lr = _check_positive("lr", lr)
+    lam = problem.lam
+    theta = jnp.asarray(theta)
+    rows: list[dict[str, object]] = []
+
+    def row(claim, quantity, point, corrected, printed=None):
+        rows.append(
+            {
+                "claim": claim,
+                "quantity": quantity,
+                "point": point,
+                "corrected": float(corrected),
+                "as printed": float(corrected if printed is None else printed),
+            }
+        )
+
+    # arbitrary point: Lemma 7 and Lemma 8
+    tb, r = normalize(theta)
+    at, bar = dense_curvature(problem.loss, theta), dense_curvature(problem.f, tb)
+    grad_f = at.grad - lam * theta  # grad f = grad L - lam theta
+    hess_f = at.hess - lam * jnp.eye(theta.shape[0], dtype=theta.dtype)
+    row("Lemma 7", "grad f(theta)", "random", _rel(lemma7_gradient(theta, bar.grad), grad_f))
+    row(
+        "Lemma 7",
+        "hess f(theta)",
+        "random",
+        _rel(lemma7_hessian(theta, bar.grad, bar.hess), hess_f),
+    )
+    row(
+        "Corollary 2 (needs a critical point)",
+        "hess f(theta)",
+        "random",
+        _rel(corollary2_hessian(theta, bar.hess), hess_f),
+    )
+    pred = lemma8_sharpness_gradient(theta, bar.grad_s, bar.sharpness)
+    pred_paper = lemma8_sharpness_gradient(theta, bar.grad_s, bar.sharpness, form="paper")
+    row(
+        "Lemma 8",
+        "grad S(theta) vs Lemma 2",
+        "random",
+        _rel(pred, at.grad_s),
+        _rel(pred_paper, at.grad_s),
+    )
+    v = jax.random.normal(jax.random.PRNGKey(seed), theta.shape, dtype=theta.dtype)
+    s_plus = dense_curvature(problem.loss, theta + fd_eps * v).sharpness
+    s_minus = dense_curvature(problem.loss, theta - fd_eps * v).sharpness
+    fd = (s_plus - s_minus) / (2 * fd_eps)
+    row(
+        "Lemma 8",
+        "grad S(theta) . v vs finite differences",
+        "random",
+        abs(float(pred @ v - fd) / float(fd)),
+        abs(float(pred_paper @ v - fd) / float(fd)),
+    )
+
+    # critical point scaled to the edge of stability: Cor. 2-3, Lemmas 10-11
+    cb = normalize(jnp.asarray(critical_theta_bar))[0]
+    cbar = dense_curvature(problem.f, cb)
+    rc = radius_for_sharpness(float(cbar.sharpness), lr, lam)
+    tc = rc * cb
+    atc = dense_curvature(problem.loss, tc)
+    hess_fc = atc.hess - lam * jnp.eye(tc.shape[0], dtype=tc.dtype)
+    row(
+        "Corollary 2",
+        "hess f(theta)",
+        "critical, S = 2/eta",
+        _rel(corollary2_hessian(tc, cbar.hess), hess_fc),
+    )
+    row(
+        "Corollary 3",
+        "|cos(u, grad L)|",
+        "critical, S = 2/eta",
+        corollary3_cosine(atc.u, atc.grad),
+    )
+    alpha = -jnp.vdot(atc.grad, atc.grad_s)
+    row(
+        "Lemma 10",
+        "alpha = -grad L . grad S",
+        "critical, S = 2/eta",
+        abs(float(lemma10_alpha(tc, cbar.sharpness, lam) - alpha) / float(alpha)),
+        abs(float(lemma10_alpha(tc, cbar.sharpness, lam, form="paper") - alpha) / float(alpha)),
+    )
+    ratio = alpha / (jnp.linalg.norm(atc.grad) * jnp.linalg.norm(atc.grad_s))
+    row(
+        "Lemma 11",
+        "alpha / (|grad L| |grad S|)",
+        "critical, S = 2/eta",
+        abs(float(lemma11_ratio(tc, cbar.grad_s, cbar.sharpness) - ratio) / float(ratio)),
+        abs(
+            float(lemma11_ratio(tc, cbar.grad_s, cbar.sharpness, form="paper") - ratio)
+            / float(ratio)
+        ),
+    )
+    return rows
 
 
 # ----------------------------------------------------------------------------- Lemma 9
