@@ -348,7 +348,7 @@ _TRACK_STEPS = {
     ),  # fmt: skip
     # smoke: TO-TUNE (seconds)
     "smoke": dict(
-        max_steps=60, track_steps=6, diag_every=2, lambda2_every=2, checkpoint_every=2
+        max_steps=100, track_steps=6, diag_every=2, lambda2_every=2, checkpoint_every=2
     ),  # fmt: skip
 }
 
@@ -374,21 +374,21 @@ SETTINGS: dict[str, Setting] = {
     s.slug: s
     for s in (
         Setting("mlp-mse-cifar10", "MLP+MSE on CIFAR10", "mlp", "cifar10", "categorical_mse",
-                (0.02, 0.01, 0.005, 0.002), 0.002, _MLP, _N_IMAGES, smoke_lr=0.1),
+                (0.02, 0.01, 0.005, 0.002), 0.002, _MLP, _N_IMAGES, smoke_lr=0.02),
         Setting("cnn-mse-cifar10", "CNN+MSE on CIFAR10", "cnn", "cifar10", "categorical_mse",
-                (0.02, 0.005, 0.002), 0.005, _CNN, _N_IMAGES, smoke_lr=0.1),
+                (0.02, 0.005, 0.002), 0.005, _CNN, _N_IMAGES, smoke_lr=0.3),
         Setting("cnn-logistic-cifar10cd", "CNN+Logistic on CIFAR10 (cats vs dogs)", "cnn",
                 "cifar10_binary", "logistic", (0.02, 0.01, 0.005, 0.002), None, _CNN,
-                _N_IMAGES, smoke_lr=0.1),
+                _N_IMAGES, smoke_lr=3.0),
         Setting("resnet18-mse-cifar10cd", "ResNet18+MSE on CIFAR10 (cats vs dogs)", "resnet18",
                 "cifar10_binary", "binary_mse", (0.002, 0.001), None, _RESNET, _N_RESNET,
-                smoke_lr=0.1),
+                smoke_lr=0.35),
         Setting("transformer-mse-sst2", "Transformer+MSE on SST2", "transformer", "sst2",
-                "binary_mse", (0.002, 0.001), 0.001, _TRANSFORMER, _N_SST2, smoke_lr=0.1,
+                "binary_mse", (0.002, 0.001), 0.001, _TRANSFORMER, _N_SST2, smoke_lr=0.25,
                 data_kwargs=_SST2_DATA),
         Setting("transformer-logistic-sst2", "Transformer+Logistic on SST2", "transformer",
                 "sst2", "logistic", (0.02, 0.01, 0.005, 0.002), None, _TRANSFORMER, _N_SST2,
-                smoke_lr=0.1, data_kwargs=_SST2_DATA),
+                smoke_lr=1.7, data_kwargs=_SST2_DATA),
     )
 }  # fmt: skip
 
@@ -436,14 +436,11 @@ def _track_resolver(setting: Setting, lr: float, name: str) -> Callable[[str], E
 
 def _fig1_resolve(profile: str) -> ExperimentConfig:
     steps = {
-        # Fig. 1: instability after ~2200 steps on 5k images, then edge of stability.
-        "paper": dict(
-            max_steps=10_000, track_steps=2_000, sharpness_every=10, checkpoint_every=500
-        ),  # fmt: skip
-        "quick": dict(
-            max_steps=10_000, track_steps=500, sharpness_every=5, checkpoint_every=250
-        ),  # TO-TUNE  # fmt: skip
-        "smoke": dict(max_steps=60, track_steps=10, sharpness_every=2, checkpoint_every=4),
+        # Fig. 1: instability after ~2200 steps on 5k images, then edge of stability. max_steps
+        # equals the track experiments' so that phase 1 is shared with mlp-mse-cifar10-lr0.02.
+        "paper": dict(track_steps=2_000, sharpness_every=10, checkpoint_every=500),
+        "quick": dict(track_steps=500, sharpness_every=5, checkpoint_every=250),  # TO-TUNE
+        "smoke": dict(track_steps=10, sharpness_every=2, checkpoint_every=4),
     }[profile]
     return ExperimentConfig(
         name="fig1-mlp",
@@ -455,8 +452,7 @@ def _fig1_resolve(profile: str) -> ExperimentConfig:
         criterion="categorical_mse",
         lr=SETTINGS["mlp-mse-cifar10"].smoke_lr if profile == "smoke" else 2 / 100,
         generalized=False,
-        diag_every=1,
-        lambda2_every=1,
+        max_steps=_TRACK_STEPS[profile]["max_steps"],
         **steps,
     )
 
@@ -697,16 +693,25 @@ def run_config(config: ExperimentConfig, *, progress: bool = True) -> Result:
     folder.mkdir(parents=True, exist_ok=True)
     arrays, manifest = _compute(config, folder, progress=progress)
     _results.save_npz(path, arrays, manifest)
-    for phase in ("instability", "after"):
-        _results.Checkpointer(folder, phase).clear()
-    (folder / _PHASE1_FILE).unlink(missing_ok=True)
+    _results.Checkpointer(folder, "after").clear()
     return _read_result(config, folder)
 
 
 # ============================================================================================
 # computing a run
 # ============================================================================================
-_PHASE1_FILE = "phase-instability.npz"
+#: Fields that determine the first phase (GD to instability). Experiments that agree on them
+#: (e.g. ``fig1-mlp`` and ``mlp-mse-cifar10-lr0.02``) share one cached phase-1 result, stored
+#: under ``<root>/instability/<key>/``.
+PHASE1_FIELDS = ("model", "model_kwargs", "dataset", "n", "data_kwargs", "criterion", "lr",
+                 "seed", "max_steps", "chunk_size")  # fmt: skip
+_PHASE1_FILE = "instability.npz"
+
+
+def _phase1_folder(config: ExperimentConfig) -> Path:
+    d = config.to_dict()
+    key = _results.cache_key({"phase": "to_instability", **{k: d[k] for k in PHASE1_FIELDS}})
+    return _results.results_root() / "instability" / key
 
 
 def _build_objective(config: ExperimentConfig):
@@ -756,20 +761,29 @@ def _compute(
     resumed: dict[str, int] = {}
     discarded: list[str] = []
 
-    # ---- phase 1: float32 GD to instability (App. D.3); its result stays on disk until done
-    phase1_path = folder / _PHASE1_FILE
+    # ---- phase 1: float32 GD to instability (App. D.3), cached on its own (PHASE1_FIELDS)
+    p1_folder = _phase1_folder(config)
+    p1_reused = True
     try:
-        p1_arrays, p1_manifest = _results.load_npz(phase1_path)
+        p1_arrays, p1_manifest = _results.load_npz(p1_folder / _PHASE1_FILE)
     except (FileNotFoundError, _results.CorruptResultError):
-        ckpt = _results.Checkpointer(folder, "instability")
+        p1_reused = False
+        ckpt = _results.Checkpointer(p1_folder, "instability")
         state = ckpt.load()
         discarded += ckpt.discarded
         if state is not None:
             resumed["instability"] = _checkpoint_step(state)
         t0 = time.perf_counter()
         p1_arrays, p1_meta = _phase_instability(config, objective, p0, ckpt, state, progress)
-        p1_manifest = {"meta": p1_meta, "wall_time_s": time.perf_counter() - t0}
-        _results.save_npz(phase1_path, p1_arrays, p1_manifest)
+        p1_manifest = {
+            "kind": "instability",
+            "meta": p1_meta,
+            "wall_time_s": time.perf_counter() - t0,
+            "finished": _results.utc_now(),
+            "source_fingerprint": env["source_fingerprint"],
+        }
+        _results.save_npz(p1_folder / _PHASE1_FILE, p1_arrays, p1_manifest)
+        ckpt.clear()
     theta_star, u_star = p1_arrays["theta_star"], p1_arrays["u_star"]
     history = {k[8:]: v for k, v in p1_arrays.items() if k.startswith("history/")}
     meta: dict[str, Any] = dict(p1_manifest["meta"])
@@ -796,6 +810,7 @@ def _compute(
         "started": started,
         "finished": _results.utc_now(),
         "wall_time_s": {"to_instability": float(p1_manifest["wall_time_s"]), config.kind: wall2},
+        "instability_cache": {"folder": str(p1_folder), "reused": p1_reused},
         "resumed_from": resumed,
         "discarded_checkpoints": discarded,
     }

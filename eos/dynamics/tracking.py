@@ -220,7 +220,7 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         return flow_interval(
             objective.grad, theta, lr, grad0=g, sharpness=S, u=u,
             method=c["flow_method"], courant=c["flow_courant"],
-        )[0]  # fmt: skip
+        )  # fmt: skip
 
     @jax.jit
     def advance_dagger(P):
@@ -570,6 +570,7 @@ class _Tracker:
         self.beta_values: dict[int, dict[int, float]] = {}
         self.gd_loss0 = loss0
         self.t = 0
+        self.flow_grads = 0
         self._maybe_start_follower()
         self._hvps_at_dagger()
 
@@ -638,8 +639,14 @@ class _Tracker:
         self.rec.setdefault("step", []).append(t)
         for k, val in rec.items():
             self.rec.setdefault(k, []).append(float(val))
+        names = ["gd", "predicted"] + (["generalized"] if self.gen else []) + ["flow"]
+        for name, m in zip(names, mv):
+            self.rec.setdefault(f"cost/eig_{name}", []).append(int(m))
+        self.rec.setdefault("cost/eig_constrained", []).append(int(P.matvecs))
+        self.rec.setdefault("cost/hvps_dagger", []).append(self.n_hvps)
+        self.rec.setdefault("cost/flow_gradients", []).append(self.flow_grads)
         matvecs = int(P.matvecs) + self.n_hvps + sum(int(m) for m in mv) + (1 if self.gen else 0)
-        grads = int(P.gradients) + 1 + len(mv) + (1 if self.gen else 0)
+        grads = int(P.gradients) + self.flow_grads + len(mv) + (1 if self.gen else 0)
 
         stop = None
         if t % s["accuracy_every"] == 0:
@@ -697,9 +704,10 @@ class _Tracker:
     # ------------------------------------------------------------------ one step
     def advance(self) -> None:
         f, P = self.f, self.P
-        self.flow_theta = self._call(
+        self.flow_theta, flow_grads = self._call(
             "flow", f["advance_flow"], self.flow_theta, self.flow_grad, self.flow_S, self.flow_warm
         )
+        self.flow_grads = int(flow_grads)
         P1 = self._call("constrained", f["advance_dagger"], P)
         d = P.theta.shape[0]
         R = (
@@ -735,7 +743,7 @@ class _Tracker:
         arrays: dict[str, np.ndarray] = {}
         for k, vals in self.rec.items():
             arrays[k] = np.asarray(vals[:n], dtype=np.float64)
-        for k in ("step", "cost/matvecs", "cost/gradients", "constrained/substeps"):
+        for k in ["step", "constrained/substeps"] + [k for k in arrays if k.startswith("cost/")]:
             if k in arrays:
                 arrays[k] = arrays[k].astype(np.int64)
         for k, vals in self.sparse.items():
@@ -778,6 +786,7 @@ class _Tracker:
             "settings": np.asarray(json.dumps(self.s, sort_keys=True)),
             "step": np.asarray(self.t, np.int64),
             "gd_loss0": np.asarray(self.gd_loss0, np.float64),
+            "flow_grads": np.asarray(self.flow_grads, np.int64),
         }
         for name in _PROJ_FIELDS:
             out[f"P/{name}"] = np.asarray(getattr(self.P, name))
@@ -850,6 +859,7 @@ class _Tracker:
         self.n_hvps = (2 if self.gen else 1) + sum(
             1 for fl in self.followers if fl["start"] < self.t
         )
+        self.flow_grads = int(st["flow_grads"])
 
     @staticmethod
     def _vector_names() -> tuple[str, ...]:
