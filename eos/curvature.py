@@ -287,15 +287,17 @@ _CHUNK = 4  # rows of the basis buffer handled per step of a Gram-Schmidt pass
 
 def _project_out(V: Array, R: Array, n_rows: Array) -> tuple[Array, Array]:
     """One block modified Gram-Schmidt pass: ``R <- R - V^T (V R^T)`` over the first
-    ``n_rows`` rows of ``V`` only (in chunks of ``_CHUNK`` rows; later rows are zero), so
-    the memory traffic grows with the active basis, not the buffer. Returns ``(R, C)``
+    ``n_rows`` rows of ``V`` only (in chunks of ``_CHUNK`` rows; later rows are ignored),
+    so the memory traffic grows with the active basis, not the buffer. Returns ``(R, C)``
     with ``C = V R^T`` of shape ``(V.shape[0], b)``."""
     M = V.shape[0]
     C = jnp.zeros((M, R.shape[0]), R.dtype)
+    rows = jnp.arange(_CHUNK)
 
     def body(j, carry):
         R, C = carry
         Vc = lax.dynamic_slice_in_dim(V, j * _CHUNK, _CHUNK, axis=0)
+        Vc = jnp.where((j * _CHUNK + rows < n_rows)[:, None], Vc, 0)  # stale rows past n_rows
         c = Vc @ R.T
         return R - c.T @ Vc, lax.dynamic_update_slice_in_dim(C, c, j * _CHUNK, axis=0)
 
@@ -323,11 +325,14 @@ def _orthonormalize_block(
     """Orthonormalise the rows of ``R`` (b, d) against the first ``n_rows`` rows of ``V``
     and against each other.
 
-    Gram-Schmidt twice against ``V`` (block passes), then twice within the block, row
-    by row. A row whose norm collapses (the second pass removes more than half of what
-    the first left, or nothing is left) is *dependent*: it is dropped (zero coefficient)
-    and a random unit vector orthogonal to everything takes its place (a zero row when
-    the space is exhausted).
+    The rows of ``R`` are stacked with ``b`` pseudo-random rows ``Z``; all go through
+    Gram-Schmidt twice against ``V`` (block passes, which cost little more than for
+    ``R`` alone since they read ``V`` once) and then twice within the stack, row by
+    row, ``R`` first. A row of ``R`` whose norm collapses (the second pass removes more
+    than half of what the first left, or nothing is left) is *dependent* (an invariant
+    subspace, a rank-deficient start): it is dropped (zero coefficient) and the matching
+    row of ``Z``, orthogonal to ``V`` and to every kept row, takes its place; it is
+    marked invalid (a zero row) when the space is exhausted. No branch is needed.
 
     Returns ``(Q, C, B, valid)`` with ``R = C^T V + B^T Q`` up to the dropped dependent
     parts (of the size of rounding errors): ``C`` (M, b) the coefficients on ``V``,
@@ -336,28 +341,19 @@ def _orthonormalize_block(
     b, d = R.shape
     dtype = R.dtype
     tiny = jnp.finfo(dtype).eps ** 2
+    Z = _hash_vectors((b, d), seed, jnp.dtype(dtype))
+    X = jnp.concatenate([R, Z])
+    ref = jnp.concatenate([ref, jnp.linalg.norm(Z, axis=1)])
 
-    R1, C1 = _project_out(V, R, n_rows)
-    n1 = jnp.linalg.norm(R1, axis=1)
-    R2, C2 = _project_out(V, R1, n_rows)
-    n2 = jnp.linalg.norm(R2, axis=1)
-    C = C1 + C2
+    X1, C1 = _project_out(V, X, n_rows)
+    n1 = jnp.linalg.norm(X1, axis=1)
+    X2, C2 = _project_out(V, X1, n_rows)
+    n2 = jnp.linalg.norm(X2, axis=1)
     dep = ~(n2 >= 0.5 * n1) | ~(n2 > tiny * ref)
-    Q, B, dep = _within_block(R2, n2, dep, ref, tiny)
-
-    def fix(Q: Array) -> tuple[Array, Array]:
-        """Random unit rows, orthogonal to V and the kept rows, replace dependent rows."""
-        Z = _hash_vectors((b, d), seed, jnp.dtype(dtype))
-        good = jnp.where(dep[:, None], 0, Q)
-        for _ in range(2):
-            Z, _ = _project_out(V, Z, n_rows)
-            Z = Z - (Z @ good.T) @ good
-        nz = jnp.linalg.norm(Z, axis=1)
-        Z, _, zdep = _within_block(Z, nz, ~dep, jnp.full((b,), jnp.sqrt(d), dtype), tiny)
-        return jnp.where(dep[:, None], Z, Q), ~(dep & zdep)
-
-    Q, valid = lax.cond(jnp.any(dep), fix, lambda Q: (Q, jnp.ones((b,), bool)), Q)
-    return Q, C, B, valid
+    Qx, Bx, dep = _within_block(X2, n2, dep, ref, tiny)
+    dep_r, dep_z = dep[:b], dep[b:]
+    Q = jnp.where(dep_r[:, None], Qx[b:], Qx[:b])
+    return Q, (C1 + C2)[:, :b], Bx[:b, :b], ~(dep_r & dep_z)
 
 
 def _within_block(
@@ -385,32 +381,35 @@ def _within_block(
         return Q, B, dep.at[i].set(d_i)
 
     init = (jnp.zeros_like(R), jnp.zeros((b, b), R.dtype), dep)
-    if b == 1:
-        return body(0, init)
     return lax.fori_loop(0, b, body, init)
 
 
 class _LanczosState(NamedTuple):
-    V: Array  # (M, d) basis rows, zero where invalid
-    T: Array  # (M, M) projected matrix V H V^T
-    valid: Array  # (M,) bool
-    p: Array  # start row of the block to be multiplied next
+    V: Array  # (M + b rounded up to whole chunks, d) basis rows; rows >= p + b are stale
+    T: Array  # (M, M) projected matrix V H V^T over the basis rows
+    valid: Array  # (M + b,) bool: nonzero basis rows
+    p: Array  # first row of the block to be multiplied next
     it: Array
     restarts: Array
     theta: Array  # (k,) current Ritz values, descending
     S: Array  # (M, k) Ritz coefficient vectors
     res: Array  # (k,) absolute residual norms
     converged: Array
+    B: Array  # (b, b) coupling of the last block to the next one (rows p + b ...)
+    U: Array  # (M, M) eigenvectors of T, descending
+    w: Array  # (M,) eigenvalues of T, descending (masked rows at the bottom)
+    lo: Array  # the value given to masked rows
 
 
 def _masked_eigh(T: Array, valid: Array) -> tuple[Array, Array, Array]:
-    """eigh of T restricted to valid rows; invalid rows get a value below the spectrum."""
+    """eigh of T restricted to valid rows, in descending order; invalid rows get a
+    value ``lo`` below the spectrum."""
     mask = valid[:, None] & valid[None, :]
     Tm = jnp.where(mask, T, 0)
     lo = -(1 + 2 * T.shape[0] * jnp.max(jnp.abs(Tm)))
     Tm = Tm + jnp.diag(jnp.where(valid, 0, lo))
     w, U = jnp.linalg.eigh(Tm)
-    return w, U, lo
+    return w[::-1], U[:, ::-1], lo
 
 
 def _block_lanczos(
@@ -423,37 +422,48 @@ def _block_lanczos(
     basis_size: int,
     keep: int,
 ) -> tuple[Array, Array, EigenInfo]:
-    """Top-k eigenpairs (descending) of the symmetric operator behind ``matvec_block``."""
+    """Top-k eigenpairs (descending) of the symmetric operator behind ``matvec_block``.
+
+    One ``lax.while_loop`` step multiplies the block at rows ``p .. p+b``, orthogonalises
+    the product against rows ``< p + b``, writes the new block at rows ``p+b ..`` and does
+    the Rayleigh-Ritz step. The basis buffer is only updated in place (dynamic slices;
+    the rare thick restart runs in a while loop of at most one trip), so the large
+    ``(M, d)`` buffer is never copied.
+    """
     d, k = U0.shape
     b, M = k, basis_size
-    M_pad = -(-M // _CHUNK) * _CHUNK  # buffer rows, a whole number of chunks
+    M_buf = -(-(M + b) // _CHUNK) * _CHUNK  # room for the next block; whole chunks
     dtype = U0.dtype
     tol = jnp.asarray(tol, dtype)
     atol = jnp.asarray(atol, dtype)
     i0 = jnp.zeros((), jnp.int32)
 
-    V = jnp.zeros((M_pad, d), dtype)
     X0 = U0.T
-    Q0, _, _, v0 = _orthonormalize_block(X0, V, i0, jnp.linalg.norm(X0, axis=1), i0)
-    V = V.at[:b].set(Q0)
-    valid = jnp.zeros((M,), bool).at[:b].set(v0)
+    Q0, _, _, v0 = _orthonormalize_block(
+        X0, jnp.zeros((_CHUNK, d), dtype), i0, jnp.linalg.norm(X0, axis=1), i0
+    )
+    V = jnp.zeros((M_buf, d), dtype).at[:b].set(Q0)
     state = _LanczosState(
         V=V,
         T=jnp.zeros((M, M), dtype),
-        valid=valid,
-        p=jnp.zeros((), jnp.int32),
-        it=jnp.zeros((), jnp.int32),
-        restarts=jnp.zeros((), jnp.int32),
+        valid=jnp.zeros((M_buf,), bool).at[:b].set(v0),
+        p=i0,
+        it=i0,
+        restarts=i0,
         theta=jnp.zeros((k,), dtype),
         S=jnp.zeros((M, k), dtype),
         res=jnp.full((k,), jnp.inf, dtype),
         converged=jnp.zeros((), bool),
+        B=jnp.zeros((b, b), dtype),
+        U=jnp.zeros((M, M), dtype),
+        w=jnp.zeros((M,), dtype),
+        lo=jnp.zeros((), dtype),
     )
 
     def cond(s: _LanczosState) -> Array:
         return (~s.converged) & (s.it < max_iters)
 
-    def body(s: _LanczosState) -> _LanczosState:
+    def step(s: _LanczosState) -> _LanczosState:
         p = s.p
         X = lax.dynamic_slice_in_dim(s.V, p, b, axis=0)
         W = matvec_block(X)
@@ -466,44 +476,47 @@ def _block_lanczos(
         T = lax.dynamic_update_slice(s.T, C, (i0, p))
         T = lax.dynamic_update_slice(T, C.T, (p, i0))
 
-        w, U, lo = _masked_eigh(T, s.valid)
-        order = jnp.arange(M - 1, -1, -1)
-        w, U = w[order], U[:, order]  # descending
+        w, U, lo = _masked_eigh(T, s.valid[:M])
         theta, S = w[:k], U[:, :k]
-        S_last = lax.dynamic_slice(S, (p, i0), (b, k))
-        res = jnp.linalg.norm(B @ S_last, axis=0)
+        res = jnp.linalg.norm(B @ lax.dynamic_slice(S, (p, i0), (b, k)), axis=0)
         converged = jnp.all(res <= jnp.maximum(tol * jnp.abs(theta), atol))
-        it = s.it + 1
+        # the next block goes to rows p+b .. p+2b (< M_buf), whatever happens next
+        V = lax.dynamic_update_slice_in_dim(s.V, Q, p + b, axis=0)
+        valid = lax.dynamic_update_slice_in_dim(s.valid, qvalid, p + b, axis=0)
+        return s._replace(
+            V=V, T=T, valid=valid, p=p + b, it=s.it + 1, theta=theta, S=S, res=res,
+            converged=converged, B=B, U=U, w=w, lo=lo,
+        )  # fmt: skip
 
-        def stop(_):
-            return s.V, T, s.valid, p, s.restarts
+    def restart(s: _LanczosState) -> _LanczosState:
+        """Thick restart (the block just multiplied started at row ``s.p - b``): keep the
+        ``keep`` best Ritz vectors, then the pending block; T becomes arrow-shaped."""
+        p_last = s.p - b
+        Sk = s.U[:, :keep]
+        ok = s.w[:keep] > s.lo / 2
+        Y = _combine_rows(Sk, s.V, s.p)
+        Y = Y / jnp.maximum(jnp.linalg.norm(Y, axis=1, keepdims=True), jnp.finfo(dtype).tiny)
+        Y = jnp.where(ok[:, None], Y, 0)
+        Qrows = lax.dynamic_slice_in_dim(s.V, s.p, b, axis=0)
+        V = s.V.at[:keep].set(Y)
+        V = lax.dynamic_update_slice_in_dim(V, Qrows, keep, axis=0)
+        coupling = s.B @ lax.dynamic_slice(Sk, (p_last, i0), (b, keep))  # (b, keep)
+        T = jnp.zeros_like(s.T).at[:keep, :keep].set(jnp.diag(jnp.where(ok, s.w[:keep], 0)))
+        T = T.at[keep : keep + b, :keep].set(coupling).at[:keep, keep : keep + b].set(coupling.T)
+        qvalid = lax.dynamic_slice_in_dim(s.valid, s.p, b)
+        valid = jnp.zeros_like(s.valid).at[:keep].set(ok).at[keep : keep + b].set(qvalid)
+        return s._replace(V=V, T=T, valid=valid, p=jnp.asarray(keep, jnp.int32), restarts=s.restarts + 1)
 
-        def advance(_):
-            V = lax.dynamic_update_slice(s.V, Q, (p + b, i0))
-            valid = lax.dynamic_update_slice(s.valid, qvalid, (p + b,))
-            return V, T, valid, p + b, s.restarts
-
-        def restart(_):
-            Sk = U[:, :keep]
-            Y = Sk.T @ s.V[:M]
-            Y = Y / jnp.maximum(jnp.linalg.norm(Y, axis=1, keepdims=True), jnp.finfo(dtype).tiny)
-            ok = w[:keep] > lo / 2
-            Y = jnp.where(ok[:, None], Y, 0)
-            coupling = B @ lax.dynamic_slice(Sk, (p, i0), (b, keep))  # (b, keep)
-            V = jnp.zeros_like(s.V).at[:keep].set(Y).at[keep : keep + b].set(Q)
-            Tn = jnp.zeros_like(T).at[:keep, :keep].set(jnp.diag(jnp.where(ok, w[:keep], 0)))
-            Tn = Tn.at[keep : keep + b, :keep].set(coupling).at[:keep, keep : keep + b].set(coupling.T)
-            valid = jnp.zeros_like(s.valid).at[:keep].set(ok).at[keep : keep + b].set(qvalid)
-            return V, Tn, valid, jnp.asarray(keep, jnp.int32), s.restarts + 1
-
-        branch = jnp.where(
-            converged | (it >= max_iters), 0, jnp.where(p + 2 * b > M, 2, 1)
-        ).astype(jnp.int32)
-        V, T, valid, p_new, restarts = lax.switch(branch, (stop, advance, restart), None)
-        return _LanczosState(V, T, valid, p_new, it, restarts, theta, S, res, converged)
+    def body(s: _LanczosState) -> _LanczosState:
+        s = step(s)
+        full = s.p + b > M  # no room for another block in the basis
+        do = full & ~s.converged & (s.it < max_iters)
+        # a while loop of at most one trip updates the buffer in place (a cond would copy it)
+        s, _ = lax.while_loop(lambda c: c[1], lambda c: (restart(c[0]), jnp.zeros((), bool)), (s, do))
+        return s
 
     s = lax.while_loop(cond, body, state)
-    Y = _combine_rows(s.S, s.V, s.p + b)  # Ritz vectors (k, d)
+    Y = _combine_rows(s.S, s.V, s.p)  # Ritz vectors (k, d) from rows < p (the last block's)
     Y = Y / jnp.maximum(jnp.linalg.norm(Y, axis=1, keepdims=True), jnp.finfo(dtype).tiny)
     sign = jnp.where(jnp.sum(Y * X0, axis=1) < 0, -1, 1).astype(dtype)  # align with U0
     Y = Y * sign[:, None]
@@ -520,6 +533,7 @@ def _block_lanczos(
 def _combine_rows(S: Array, V: Array, n_rows: Array) -> Array:
     """``S^T V`` over the first ``n_rows`` rows of ``V`` (chunked like :func:`_project_out`)."""
     S = jnp.zeros((V.shape[0], S.shape[1]), S.dtype).at[: S.shape[0]].set(S)
+    S = jnp.where((jnp.arange(V.shape[0]) < n_rows)[:, None], S, 0)
 
     def body(j, Y):
         Vc = lax.dynamic_slice_in_dim(V, j * _CHUNK, _CHUNK, axis=0)

@@ -37,8 +37,11 @@ Selections (the paper's code, ``adamian98/EOS`` ``data.py``)
     selection rule to the held-out file and are *preprocessed with the training selection*:
     standardised with the statistics of the first ``train_n`` training images (``train_n`` is
     required for held-out splits: it is the size of the training set the model was fit on)
-    -- Cohen et al.'s code likewise standardises test data with training statistics -- and
-    tokenised with the vocabulary of the first ``train_n`` training phrases.
+    and tokenised with the vocabulary of the first ``train_n`` training phrases. (Cohen et
+    al.'s code, ``locuslab/edge-of-stability`` ``src/cifar.py``, likewise applies training
+    statistics to the test set, though per pixel over all 50,000 training images; the
+    paper's code, followed here for training data, uses per-channel statistics of the
+    selected subset and has no test split.)
 
 Every loader returns a frozen :class:`Dataset` (read-only numpy arrays) and is cached in
 memory per resolved arguments (:func:`clear_cache` empties the caches).

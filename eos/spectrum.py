@@ -163,37 +163,47 @@ def _chunk_fn(objective: Any, k: int, chunk: int, tol: float, max_iters: int) ->
     def step(carry, _, *, packed, rho, eig_every, data, steps, max_loss):
         p, U, lam, t, diverged = carry
         active = (t < steps) & ~diverged
-        loss, g = value_and_grad(p, data)
-        bad = ~jnp.isfinite(loss) | (loss > max_loss) | ~jnp.all(jnp.isfinite(g))
-        due = (t % eig_every == 0) | _schedules.packed_needs_sharpness(packed)
-        need = active & ~bad & due
-        lam, U, conv = lax.cond(
-            need,
-            lambda: solve(p, U, data),
-            lambda: (lam, U, jnp.asarray(False)),
-        )
-        eta = _schedules.packed_lr(packed, t, lam[0]).astype(p.dtype)
-        d = lax.cond(
-            rho > 0,
-            lambda: sam_direction(lambda q: grad(q, data), p, g, rho),
-            lambda: g,
-        )
-        p_next = p - eta * d
-        bad = bad | ~jnp.all(jnp.isfinite(p_next))
+
+        def live():
+            loss, g = value_and_grad(p, data)
+            bad = ~jnp.isfinite(loss) | (loss > max_loss) | ~jnp.all(jnp.isfinite(g))
+            due = (t % eig_every == 0) | _schedules.packed_needs_sharpness(packed)
+            need = ~bad & due
+            lam_t, U_t, conv = lax.cond(
+                need,
+                lambda: solve(p, U, data),
+                lambda: (lam, U, jnp.asarray(False)),
+            )
+            eta = _schedules.packed_lr(packed, t, lam_t[0]).astype(p.dtype)
+            d = lax.cond(
+                rho > 0,
+                lambda: sam_direction(lambda q: grad(q, data), p, g, rho),
+                lambda: g,
+            )
+            p_next = p - eta * d
+            bad = bad | ~jnp.all(jnp.isfinite(p_next))
+            out = {
+                "loss": loss,
+                "lr": eta,
+                "grad_norm": jnp.linalg.norm(g),
+                "eigvals": lam_t,
+                "x": (U_t.T @ g) / lam_t,
+                "eig_converged": conv,
+                "computed": need,
+                "bad": bad,
+            }
+            return (jnp.where(bad, p, p_next), U_t, lam_t), out
+
+        def idle():  # after the step budget or a divergence: no work, placeholders
+            shapes = jax.eval_shape(live)[1]
+            out = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+            return (p, U, lam), out
+
+        (p_new, U_new, lam_new), out = lax.cond(active, live, idle)
+        bad = active & out.pop("bad")
         move = active & ~bad
-        out = {
-            "loss": loss,
-            "lr": eta,
-            "grad_norm": jnp.linalg.norm(g),
-            "eigvals": lam,
-            "x": (U.T @ g) / lam,
-            "eig_converged": conv,
-            "computed": need,
-            "active": active,
-            "diverged_now": active & bad,
-        }
-        t_next = t + move.astype(t.dtype)
-        carry = (jnp.where(move, p_next, p), U, lam, t_next, diverged | (active & bad))
+        out.update(active=active, diverged_now=bad, computed=active & out["computed"])
+        carry = (p_new, U_new, lam_new, t + move.astype(t.dtype), diverged | bad)
         return carry, out
 
     @jax.jit

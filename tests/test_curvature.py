@@ -130,32 +130,37 @@ def _contract(T: np.ndarray, vs) -> np.ndarray:
     return T
 
 
-@pytest.mark.parametrize("order", [1, 2, 3, 4])
-def test_D_polynomial_exact_algebra(order):
-    x = POLY.x
-    T = POLY.tensor(order, x)
-    vs = [np.asarray(_rand(POLY.d, 10 + i)) for i in range(order)]
-    for j in range(order + 1):  # every number of directions, 0 .. order
-        got = np.asarray(C.D(POLY.f, jnp.asarray(x), order, *[jnp.asarray(v) for v in vs[:j]]))
-        want = _contract(T, vs[:j])
-        assert got.shape == (POLY.d,) * (order - j)
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(T).max())
+def _all_contractions(f, x, vs, orders):
+    """D(f, x, m, v_1..v_j) for every order m and every j = 0..m, in one compiled call
+    (D under an outer jax.jit: one compilation instead of one per (m, j))."""
+    keys = [(m, j) for m in orders for j in range(m + 1)]
+    run = jax.jit(lambda x, vs: [C.D(f, x, m, *vs[:j]) for m, j in keys])
+    return dict(zip(keys, run(x, vs)))
+
+
+def test_D_polynomial_exact_algebra():
+    x, vs = jnp.asarray(POLY.x), [_rand(POLY.d, 10 + i) for i in range(4)]
+    got = _all_contractions(POLY.f, x, vs, (1, 2, 3, 4))
+    for (m, j), value in got.items():
+        T = POLY.tensor(m, POLY.x)
+        assert value.shape == (POLY.d,) * (m - j)
+        want = _contract(T, [np.asarray(v) for v in vs[:j]])
+        np.testing.assert_allclose(value, want, rtol=1e-10, atol=1e-10 * np.abs(T).max())
+    # eagerly (D compiles itself), the hot-path shapes
+    np.testing.assert_allclose(C.D(POLY.f, x, 3, vs[0], vs[1]), got[(3, 2)], rtol=1e-12)
+    np.testing.assert_allclose(C.D(POLY.f, x, 1), got[(1, 0)], rtol=1e-12)
 
 
 def test_D_mlp_against_dense_jacfwd_tensors():
     x = jnp.asarray(TINY_X)
-    d = x.shape[0]
     hess = jax.hessian(TINY_F)
     H, T3, T4 = jax.jit(lambda x: (hess(x), jax.jacfwd(hess)(x), jax.jacfwd(jax.jacfwd(hess))(x)))(x)
-    dense = {2: H, 3: T3, 4: T4}
-    vs = [_rand(d, 20 + i) for i in range(4)]
-    for order, T in dense.items():
-        T = np.asarray(T)
-        scale = np.abs(T).max()
-        for j in range(order + 1):
-            got = np.asarray(C.D(TINY_F, x, order, *vs[:j]))
-            want = _contract(T, [np.asarray(v) for v in vs[:j]])
-            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11 * scale)
+    dense = {2: np.asarray(H), 3: np.asarray(T3), 4: np.asarray(T4)}
+    vs = [_rand(len(x), 20 + i) for i in range(4)]
+    got = _all_contractions(TINY_F, x, vs, (2, 3, 4))
+    for (m, j), value in got.items():
+        want = _contract(dense[m], [np.asarray(v) for v in vs[:j]])
+        np.testing.assert_allclose(value, want, rtol=1e-9, atol=1e-11 * np.abs(dense[m]).max())
     np.testing.assert_allclose(C.hvp(TINY_F, x, vs[0]), H @ vs[0], rtol=1e-10, atol=1e-12)
 
 
@@ -227,26 +232,25 @@ def test_restarts_converge(dense):
     assert _true_rel_residuals(H, [S], np.asarray(u)[:, None])[0] <= 1e-10
 
 
+def _dense_matvec(A, v):
+    return A @ v
+
+
 def test_degenerate_top_eigenvalue_and_rank_deficient_start():
     """Multiplicity-2 top eigenvalue: a block of 2 finds both; duplicate start columns work."""
     rng = np.random.default_rng(8)
-    d = 40
+    d = len(MLP_X)  # the size of test_matvec_variants' problem: shared compilations
     Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
     spec = np.concatenate([[5.0, 5.0], rng.uniform(-3, 3, d - 2)])
-    A = jnp.asarray(Q @ np.diag(spec) @ Q.T)
-
-    def f(x):
-        return x @ A @ x / 2
-
-    x = jnp.zeros(d)
+    mv = Partial(_dense_matvec, jnp.asarray(Q @ np.diag(spec) @ Q.T))
     u = _rand(d, 9)
-    vals, vecs, info = C.top_eigenpairs(f, x, jnp.stack([u, u], axis=1), tol=1e-10)
+    vals, vecs, info = C.top_eigenpairs_matvec(mv, jnp.stack([u, u], axis=1), tol=1e-10)
     assert bool(info.converged)
     np.testing.assert_allclose(vals, [5.0, 5.0], rtol=1e-10)
     P = Q[:, :2] @ Q[:, :2].T  # projector onto the top eigenspace
     np.testing.assert_allclose(P @ np.asarray(vecs), np.asarray(vecs), atol=1e-8)
     # warm start from an exact eigenvector: one HVP (Lanczos breakdown = invariant subspace)
-    _, _, info1 = C.top_eigenpairs(f, x, jnp.asarray(Q[:, :1]), tol=1e-10)
+    _, _, info1 = C.sharpness_matvec(mv, jnp.asarray(Q[:, 0]), tol=1e-10, return_info=True)
     assert bool(info1.converged) and int(info1.matvecs) == 1
 
 
@@ -273,18 +277,18 @@ def test_warm_start_needs_fewer_hvps(dense):
 
 
 def test_matvec_variants(dense):
+    """The matvec API, as used with Objective.hvp: top, bottom, lambda_min, no lax.map."""
     H, w, _ = dense["mlp"]
-    x = jnp.asarray(MLP_X)
-    grad = jax.grad(MLP_F)
-
-    def hvp_at(p, v):
-        return jax.jvp(grad, (p,), (v,))[1]
-
-    mv = Partial(hvp_at, x)  # compiled and cached inside
-    vals, _, info = C.top_eigenpairs_matvec(mv, _rand((len(MLP_X), 2), 14), tol=1e-10)
+    mv = Partial(_dense_matvec, jnp.asarray(H))  # compiled and cached inside
+    U0 = _rand((len(MLP_X), 2), 14)
+    vals, _, info = C.top_eigenpairs_matvec(mv, U0, tol=1e-10)
     np.testing.assert_allclose(vals, w[::-1][:2], rtol=1e-8)
-    lam, _ = C.lambda_min_matvec(mv, _rand(len(MLP_X), 15), tol=1e-10, max_iters=300)
+    vals, _, info = C.bottom_eigenpairs_matvec(mv, U0, tol=1e-10, max_iters=300)
+    np.testing.assert_allclose(vals, w[:2], rtol=1e-8)
+    lam, _ = C.lambda_min_matvec(mv, U0[:, 0], tol=1e-10, max_iters=300)
     np.testing.assert_allclose(lam, w[0], rtol=1e-8)
+    S, _ = C.sharpness_matvec(mv, U0[:, 0], tol=1e-10)
+    np.testing.assert_allclose(S, w[-1], rtol=1e-8)
 
 
 def test_inside_jit_and_fori_loop():
@@ -316,7 +320,6 @@ def test_float32_in_float32_out(dense):
     assert S.dtype == u.dtype == info.residuals.dtype == jnp.float32
     assert bool(info.converged)
     np.testing.assert_allclose(S, w[-1], rtol=1e-4)
-    assert C.D(MLP_F, x32, 3, u, u).dtype == jnp.float32
     assert C.sharpness_gradient(MLP_F, x32, u).dtype == jnp.float32
 
 

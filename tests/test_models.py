@@ -110,15 +110,17 @@ def test_torch_default_initialisation():
     np.testing.assert_array_equal(np.asarray(cnn["Conv_0"]["bias"]), 0.0)
 
 
-def test_zero_initialised_heads_give_zero_outputs():
-    x = jax.random.normal(KEY, (2, 8, 8, 3))
+def test_zero_initialised_heads():
     rn = models.build("resnet18", num_classes=3, widths=(4,), blocks_per_stage=1)
-    out = apply(rn, init(rn, x), x)
-    assert out.shape == (2, 3)
-    np.testing.assert_array_equal(np.asarray(out), 0.0)
+    head = init(rn, jnp.zeros((1, 8, 8, 3)))["params"]["head"]
+    assert head["kernel"].shape == (4, 3)
     tr = models.build("transformer", num_classes=1, vocab_size=20)
     tok = jnp.array([[3, 4, 5, 0], [7, 0, 0, 0]])
-    out = apply(tr, init(tr, tok), tok)
+    params = init(tr, tok)
+    for h in (head, params["params"]["head"]):
+        np.testing.assert_array_equal(np.asarray(h["kernel"]), 0.0)
+        np.testing.assert_array_equal(np.asarray(h["bias"]), 0.0)
+    out = apply(tr, params, tok)  # so the network starts at f = 0
     assert out.shape == (2, 1)
     np.testing.assert_array_equal(np.asarray(out), 0.0)
 

@@ -351,3 +351,17 @@ def test_gd_with_weight_decay_reaches_the_reduced_minimiser(problem, critical):
     assert math.isclose(float(np.linalg.norm(end)), r_pred, rel_tol=1e-3)
     # the coefficient printed in App. H predicts a clearly different end point
     assert abs(paper.sharpness - a["normalized_sharpness"][-1]) > 0.05 * red.sharpness
+
+
+def test_usable_with_objective_and_curvature(problem, theta):
+    """The problem's loss plugs into eos.objective and eos.curvature (matrix-free) unchanged."""
+    from eos import curvature
+    from eos.objective import Objective
+
+    obj = Objective.from_function(problem.loss, num_params=problem.num_params)
+    g, H, w, u, gS = autodiff(problem.loss, theta)
+    assert rel(obj.grad(theta), g) < 1e-12
+    S, u_lanczos = curvature.sharpness(obj.fn, theta, tol=1e-10)
+    assert math.isclose(float(S), w[-1], rel_tol=1e-9)
+    u_lanczos = u_lanczos * jnp.sign(u_lanczos @ u)
+    assert rel(curvature.sharpness_gradient(obj.fn, theta, u_lanczos), gS) < 1e-6

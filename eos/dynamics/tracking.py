@@ -73,7 +73,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eos import curvature
 from eos.dynamics import _ops
 from eos.dynamics._lanczos import lanczos_top
 from eos.dynamics.constrained import Projection, constrained_step, project
@@ -206,7 +205,7 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
     def point(theta, u0):
         """Loss, gradient, sharpness (Lanczos warm-started from u0) at theta."""
         loss, g, r = _ops.point_eigen(objective, theta, u0, tol=point_tol, max_iters=eig_iters)
-        return loss, g, r.value, r.vector, r.matvecs
+        return loss, g, r.value, r.vector, r.matvecs, r.residual
 
     @jax.jit
     def line(theta, u, v):
@@ -241,13 +240,6 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
     def dagger_hvps(theta, u, V):
         """``H P_u^perp v`` for every row ``v`` of ``V`` at theta (one primal pass)."""
         return _ops.hvps(objective, theta, V - (V @ u)[:, None] * u[None, :])
-
-    @jax.jit
-    def cold_eigen(theta, u0):
-        """Top eigenpair from an arbitrary start (thick-restart block Lanczos, eos.curvature)."""
-        _, _, mv = _ops.linearize(objective, theta)
-        vals, vecs, _ = curvature.top_eigenpairs_matvec(mv, u0[:, None], tol=1e-8, max_iters=300)
-        return vals[0], vecs[:, 0]
 
     @jax.jit
     def lambda2(theta, u, v0):
@@ -330,7 +322,7 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
 
     fns = dict(
         point=point, line=line, advance_flow=advance_flow, advance_dagger=advance_dagger,
-        initial_projection=initial_projection, dagger_hvps=dagger_hvps, cold_eigen=cold_eigen,
+        initial_projection=initial_projection, dagger_hvps=dagger_hvps,
         lambda2=lambda2, accuracy=accuracy, records=records, update=update,
     )  # fmt: skip
 
@@ -377,10 +369,10 @@ def track(
     diagnostics: bool = True,
     quadratic_multiples: tuple[float, ...] = DEFAULT_QUADRATIC_MULTIPLES,
     u0: Any = None,
-    eig_tol: float = 1e-10,
-    point_tol: float = 1e-5,
+    eig_tol: float = 1e-9,
+    point_tol: float = 3e-4,
     eig_max_iters: int = 48,
-    proj_tol: float = 1e-9,
+    proj_tol: float = 1e-8,
     substeps: int = 3,
     adaptive: bool = True,
     predictor: bool = True,
@@ -458,7 +450,7 @@ def track(
         raise ValueError(f"dtype must be a floating-point type, got {dtype}")
     theta0 = check_point(theta0, "theta0").astype(dtype)
     if flow_courant is None:
-        flow_courant = 2.0 if flow_method == "etd" else 0.5
+        flow_courant = 2.5 if flow_method == "etd" else 0.5
     flow_courant = float(flow_courant)
     if not flow_courant > 0:
         raise ValueError(f"flow_courant must be positive, got {flow_courant!r}")
@@ -502,7 +494,11 @@ def track(
             bar.update(1)
             if tracker.stop_reason:
                 break
-            if on_checkpoint is not None and tracker.t % checkpoint_every == 0:
+            if (
+                on_checkpoint is not None
+                and tracker.t % checkpoint_every == 0
+                and tracker.t < steps
+            ):
                 on_checkpoint(tracker.checkpoint())
     finally:
         bar.close()
@@ -549,20 +545,22 @@ class _Tracker:
         if not math.isfinite(loss0):
             raise ValueError("the loss at theta0 is not finite; pass the first unstable GD iterate")
         if u0 is None:
+            # Cold start: restarted Lanczos (each call warm-starts from the last Ritz vector).
             u0 = jax.random.normal(jax.random.PRNGKey(0), theta0.shape, theta0.dtype)
-            _, u0 = self._call("cold_eigen", f["cold_eigen"], theta0, u0)
+            for _ in range(50):
+                *_, u0, _, res = self._call("cold_start", f["point"], theta0, u0)
+                if float(res) <= self.s["point_tol"]:
+                    break
         u0 = jnp.asarray(u0, theta0.dtype)
         P = self._call("initial_projection", f["initial_projection"], theta0, u0)
         v0 = theta0 - P.theta
         self.P = P
         self.gd_theta = theta0
-        self.gd_warm = [P.u, P.u]
         self.flow_theta = theta0
-        self.flow_warm = u0
         self.pred_v = v0
-        self.pred_warm = P.u
         self.gen_v = v0
-        self.gen_warm = P.u
+        self.warm = {"gd": [P.u, P.u], "predicted": [P.u, P.u], "generalized": [P.u, P.u],
+                     "flow": [u0]}  # fmt: skip
         self.l2_warm = jax.random.normal(jax.random.PRNGKey(1), theta0.shape, theta0.dtype)
         self.assump_warm = None
         self.followers: list[dict[str, Any]] = []  # {"start", "r", "Hr"}
@@ -605,20 +603,28 @@ class _Tracker:
         """Record everything at step t; return a stop reason or None."""
         f, s, lr, P, t = self.f, self.s, self.lr, self.P, self.t
         call = self._call
-        gd_L, self.gd_grad, gd_S, u, mv_gd = call(
-            "gd", f["point"], self.gd_theta, self.gd_warm[t % 2]
-        )
-        self.gd_warm[t % 2] = u
-        pL, _, pS, self.pred_warm, mv_p = call("predicted", f["point"], P.theta + self.pred_v, self.pred_warm)  # fmt: skip
+
+        def at(name: str, theta: jax.Array):
+            """Loss, gradient, sharpness at theta; warm start from the same sequence two steps
+            back (the oscillating iterates alternate sides of theta-dagger) or one (the flow)."""
+            slots = self.warm[name]
+            i = t % len(slots)
+            loss, g, S, u, m, _ = call(name, f["point"], theta, slots[i])
+            slots[i] = u
+            return loss, g, S, m
+
+        gd_L, self.gd_grad, gd_S, mv_gd = at("gd", self.gd_theta)
+        pL, _, pS, mv_p = at("predicted", P.theta + self.pred_v)
         mv = [mv_gd, mv_p]
         gen = ln = None
         if self.gen:
-            qL, _, qS, self.gen_warm, mv_q = call("generalized", f["point"], P.theta + self.gen_v, self.gen_warm)  # fmt: skip
+            qL, _, qS, mv_q = at("generalized", P.theta + self.gen_v)
             ln = call("line", f["line"], P.theta, P.u, self.gen_v)
             self.line_gu = ln[1]
             gen = (self.gen_v, qL, qS)
             mv.append(mv_q)
-        fL, self.flow_grad, self.flow_S, self.flow_warm, mv_f = call("flow_eigen", f["point"], self.flow_theta, self.flow_warm)  # fmt: skip
+        fL, self.flow_grad, self.flow_S, mv_f = at("flow", self.flow_theta)
+        self.flow_u = self.warm["flow"][0]
         mv.append(mv_f)
         rec = call(
             "records", f["records"], P, (self.gd_theta, gd_L, gd_S), (self.pred_v, pL, pS),
@@ -705,7 +711,7 @@ class _Tracker:
     def advance(self) -> None:
         f, P = self.f, self.P
         self.flow_theta, flow_grads = self._call(
-            "flow", f["advance_flow"], self.flow_theta, self.flow_grad, self.flow_S, self.flow_warm
+            "flow", f["advance_flow"], self.flow_theta, self.flow_grad, self.flow_S, self.flow_u
         )
         self.flow_grads = int(flow_grads)
         P1 = self._call("constrained", f["advance_dagger"], P)
@@ -773,12 +779,11 @@ class _Tracker:
 
     # ------------------------------------------------------------------ checkpoints
     def _vectors(self) -> dict[str, Any]:
-        return {
-            "gd_theta": self.gd_theta, "gd_warm0": self.gd_warm[0], "gd_warm1": self.gd_warm[1],
-            "flow_theta": self.flow_theta, "flow_warm": self.flow_warm, "pred_v": self.pred_v,
-            "pred_warm": self.pred_warm, "pred_Hv": self.pred_Hv, "gen_v": self.gen_v,
-            "gen_warm": self.gen_warm, "gen_Hv": self.gen_Hv, "l2_warm": self.l2_warm,
-        }  # fmt: skip
+        out = {k: getattr(self, k) for k in self._vector_names()}
+        for name, slots in self.warm.items():
+            for i, w in enumerate(slots):
+                out[f"warm_{name}_{i}"] = w
+        return out
 
     def checkpoint(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {
@@ -836,7 +841,9 @@ class _Tracker:
         self.gd_loss0 = float(st["gd_loss0"])
         for k in self._vector_names():
             setattr(self, k, arr(f"v/{k}"))
-        self.gd_warm = [arr("v/gd_warm0"), arr("v/gd_warm1")]
+        self.warm = {}
+        for name, n in (("gd", 2), ("predicted", 2), ("generalized", 2), ("flow", 1)):
+            self.warm[name] = [arr(f"v/warm_{name}_{i}") for i in range(n)]
         aw = {k[len("assump_warm/") :]: arr(k) for k in st if k.startswith("assump_warm/")}
         self.assump_warm = aw or None
         self.followers = []
@@ -864,6 +871,5 @@ class _Tracker:
     @staticmethod
     def _vector_names() -> tuple[str, ...]:
         return (
-            "gd_theta", "flow_theta", "flow_warm", "pred_v", "pred_warm", "pred_Hv", "gen_v",
-            "gen_warm", "gen_Hv", "l2_warm",
+            "gd_theta", "flow_theta", "pred_v", "pred_Hv", "gen_v", "gen_Hv", "l2_warm",
         )  # fmt: skip

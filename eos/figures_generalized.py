@@ -1,0 +1,287 @@
+"""Tables and figures of the chapter "Generalized predicted dynamics" (Sec. 7.2, Apps. F, G.2).
+
+Thin helpers on the arrays of a tracked run (``Result.trajectory`` / ``Trajectory.arrays``, keys
+of :mod:`eos.dynamics.tracking`): App. F's line profiles
+:math:`F_t(x) = L(\\theta^\\dagger_t + x u_t) - L(\\theta^\\dagger_t) - x^2/\\eta` recorded every
+``diag_every`` steps (``quadratic/...``), their classification along training, the limiting
+sharpness of eq. (11) against the observed sharpness, and GD against both predictions.
+
+- :func:`profile_series` -- per diagnostic step: :math:`\\delta_t`, the class of :math:`F_t`
+  (:func:`eos.analysis.quadratic.classify`), :math:`\\kappa_t = F_t''(\\delta_t) - F_t'(\\delta_t)/\\delta_t`
+  (:math:`S_\\infty - 2/\\eta`, App. F.2), :math:`F_t^{even}(\\delta_t)` relative to the quadratic
+  model :math:`\\delta_t^2/\\eta`, and the limiting sharpness;
+- :func:`hermite_mismatch` -- an independent consistency check of a recorded profile: the
+  increments of :math:`F` against the two-point Hermite quadrature of :math:`F'` (with
+  :math:`F''`), exact for quartic :math:`F`;
+- :func:`window_mean` -- the time average of a series over its last fraction;
+- :func:`robust_limits` -- axis limits from the series that must stay readable (a diverging
+  prediction must not flatten the figure);
+- ``plot_*`` -- the panels of the chapter's figures, in the book's colours
+  (:data:`eos.plotting.COLORS`).
+
+Nothing here changes a computed number of a run; the module only reads arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from eos.analysis import agreement, quadratic
+from eos.plotting import COLORS, LABELS, sweep_colors, threshold_line
+
+__all__ = [
+    "CLASS_MARKERS",
+    "hermite_mismatch",
+    "plot_classification",
+    "plot_limiting_sharpness",
+    "plot_line_profiles",
+    "plot_predictions",
+    "profile_series",
+    "robust_limits",
+    "window_mean",
+]
+
+#: Marker of each class of :func:`eos.analysis.quadratic.classify` in the figures.
+CLASS_MARKERS: dict[str, str] = {
+    "sub-quadratic": "v",
+    "super-quadratic": "^",
+    "mixed": "X",
+    "quadratic": "o",
+}
+
+_QUAD_KEYS = ("quadratic/step", "quadratic/x", "quadratic/F", "quadratic/dF", "quadratic/d2F")
+
+
+def _require(arrays: Mapping[str, Any], keys: Sequence[str]) -> None:
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise ValueError(
+            f"the trajectory arrays lack {missing}; run the experiment with diagnostics "
+            "(eos.dynamics.track(..., diagnostics=True)); available: "
+            f"{', '.join(sorted(arrays))}"
+        )
+
+
+def _delta_index(xs: np.ndarray, delta: float) -> int:
+    """Index of the grid point ``x = delta`` (the grid is ``multiples * delta``)."""
+    i = int(np.argmin(np.abs(xs - delta)))
+    if not np.isclose(xs[i], delta, rtol=1e-9, atol=0.0):
+        raise ValueError(f"the profile grid {xs} does not contain x = delta = {delta:.6g}")
+    return i
+
+
+def profile_series(arrays: Mapping[str, Any], lr: float, *, window: float = 2.0) -> dict[str, Any]:
+    """App. F's line profiles of a run, one entry per diagnostic step.
+
+    App. F.2 replaces :math:`F_t` by its even part (the odd part, e.g. the cubic term
+    :math:`(\\nabla S_t\\cdot u_t) x^3/6`, only adds period-2 oscillations), so the limiting
+    sharpness is computed from :math:`F^{even}_t{}'(\\delta) = (F_t'(\\delta) - F_t'(-\\delta))/2` and
+    :math:`F^{even}_t{}''(\\delta) = (F_t''(\\delta) + F_t''(-\\delta))/2` (the grid must contain
+    :math:`\\pm\\delta_t`). Returns numpy arrays ``step``, ``delta`` (:math:`\\delta_t`), ``kappa``
+    (:math:`F''(\\delta_t) - F'(\\delta_t)/\\delta_t = S_\\infty - 2/\\eta` for the even part),
+    ``kappa_raw`` (the same from :math:`F_t` itself at :math:`+\\delta_t`, as
+    ``quadratic/limiting_sharpness`` of the tracker records it),
+    ``relative_offset`` (``kappa * lr / 2``, i.e. :math:`(S_\\infty - 2/\\eta)/(2/\\eta)`),
+    ``even_at_delta`` (:math:`F^{even}_t(\\delta_t)\\,\\eta/\\delta_t^2`: the deviation from the
+    quadratic model at the fixed point, relative to that model), ``limiting_sharpness``
+    (:math:`2/\\eta` + ``kappa``) and the list ``classes``
+    (:func:`eos.analysis.quadratic.classify` with ``lr`` and ``delta``, on :math:`|x| \\le`
+    ``window`` :math:`\\delta_t`).
+    """
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    _require(arrays, (*_QUAD_KEYS, "quadratic/delta"))
+    steps = np.asarray(arrays["quadratic/step"]).astype(np.int64).ravel()
+    X = np.atleast_2d(np.asarray(arrays["quadratic/x"], dtype=np.float64))
+    F = np.atleast_2d(np.asarray(arrays["quadratic/F"], dtype=np.float64))
+    dF = np.atleast_2d(np.asarray(arrays["quadratic/dF"], dtype=np.float64))
+    d2F = np.atleast_2d(np.asarray(arrays["quadratic/d2F"], dtype=np.float64))
+    if not (X.shape == F.shape == dF.shape == d2F.shape and X.shape[0] == steps.size):
+        raise ValueError(
+            f"inconsistent profile shapes: step {steps.shape}, x {X.shape}, F {F.shape}, "
+            f"dF {dF.shape}, d2F {d2F.shape}"
+        )
+    delta = np.asarray(arrays["quadratic/delta"], dtype=np.float64).ravel()
+    if delta.size != steps.size:
+        raise ValueError(f"quadratic/delta has {delta.size} entries for {steps.size} steps")
+    out: dict[str, Any] = {"step": steps, "delta": delta, "classes": []}
+    kappa, kappa_raw, even = [], [], []
+    for i in range(steps.size):
+        j = _delta_index(X[i], delta[i])
+        k = _delta_index(X[i], -delta[i])
+        # even part at delta: F_e' = (F'(d) - F'(-d))/2, F_e'' = (F''(d) + F''(-d))/2 (App. F.2)
+        dFe = 0.5 * (dF[i, j] - dF[i, k])
+        d2Fe = 0.5 * (d2F[i, j] + d2F[i, k])
+        kappa.append(float(quadratic.limiting_sharpness_offset(dFe, d2Fe, delta[i])))
+        kappa_raw.append(float(quadratic.limiting_sharpness_offset(dF[i, j], d2F[i, j], delta[i])))
+        Fe = quadratic.even_part(F[i], X[i])
+        even.append(float(Fe[j] * lr / delta[i] ** 2))
+        out["classes"].append(quadratic.classify(F[i], X[i], lr=lr, delta=delta[i], window=window))
+    out["kappa"] = np.asarray(kappa)
+    out["kappa_raw"] = np.asarray(kappa_raw)
+    out["relative_offset"] = np.asarray(kappa) * lr / 2.0
+    out["even_at_delta"] = np.asarray(even)
+    out["limiting_sharpness"] = 2.0 / lr + np.asarray(kappa)
+    return out
+
+
+def hermite_mismatch(xs: Any, F: Any, dF: Any, d2F: Any) -> float:
+    """Largest mismatch between the increments of ``F`` and the Hermite quadrature of ``dF``.
+
+    On each grid interval :math:`[a, b]`, :math:`h = b - a`,
+    :math:`F(b) - F(a) = \\tfrac h2 (F'(a) + F'(b)) + \\tfrac{h^2}{12}(F''(a) - F''(b)) + O(h^5 F^{(5)})`.
+    Returns the largest absolute difference divided by the largest :math:`|F(b) - F(a)|`
+    (a relative number; 0 when ``F`` is a quartic polynomial). ``F``, ``dF``, ``d2F`` are sampled
+    at the increasing ``xs``.
+    """
+    x = np.asarray(xs, dtype=np.float64)
+    f, g, k = (np.asarray(a, dtype=np.float64) for a in (F, dF, d2F))
+    if not (x.shape == f.shape == g.shape == k.shape) or x.ndim != 1 or x.size < 2:
+        raise ValueError(
+            "xs, F, dF, d2F must be 1-d arrays of equal length >= 2, got "
+            f"{x.shape}, {f.shape}, {g.shape}, {k.shape}"
+        )
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("xs must be strictly increasing")
+    h = np.diff(x)
+    inc = np.diff(f)
+    quad = 0.5 * h * (g[:-1] + g[1:]) + h**2 / 12.0 * (k[:-1] - k[1:])
+    scale = float(np.max(np.abs(inc)))
+    if scale == 0.0:
+        return 0.0 if np.all(quad == 0.0) else float("inf")
+    return float(np.max(np.abs(inc - quad)) / scale)
+
+
+def window_mean(series: Any, start_fraction: float = 0.0) -> float:
+    """Mean of the finite entries of ``series`` from index ``floor(start_fraction * n)`` on."""
+    a = np.asarray(series, dtype=np.float64).ravel()
+    if a.size == 0:
+        raise ValueError("series is empty")
+    if not 0.0 <= start_fraction < 1.0:
+        raise ValueError(f"start_fraction must be in [0, 1), got {start_fraction}")
+    tail = a[int(np.floor(start_fraction * a.size)) :]
+    tail = tail[np.isfinite(tail)]
+    return float(np.mean(tail)) if tail.size else float("nan")
+
+
+def robust_limits(*series: Any, pad: float = 0.08) -> tuple[float, float]:
+    """``(low, high)`` covering every finite value of ``series`` with a relative margin ``pad``."""
+    vals = [np.asarray(s, dtype=np.float64).ravel() for s in series]
+    vals = np.concatenate(vals) if vals else np.zeros(0)
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return (0.0, 1.0)
+    lo, hi = float(vals.min()), float(vals.max())
+    span = hi - lo if hi > lo else max(abs(hi), 1e-12)
+    return lo - pad * span, hi + pad * span
+
+
+# ------------------------------------------------------------------------------ plotting
+def plot_line_profiles(
+    ax: plt.Axes, arrays: Mapping[str, Any], lr: float, *, n_curves: int = 5
+) -> list[int]:
+    """:math:`F_t(x)` in units of the quadratic model at :math:`\\delta_t` against :math:`x/\\delta_t`.
+
+    Up to ``n_curves`` diagnostic steps, evenly spread from the first to the last; thick: the
+    even part (App. F.2), thin: :math:`F_t` itself. Returns the indices plotted.
+    """
+    _require(arrays, (*_QUAD_KEYS, "quadratic/delta"))
+    X = np.atleast_2d(np.asarray(arrays["quadratic/x"], dtype=np.float64))
+    F = np.atleast_2d(np.asarray(arrays["quadratic/F"], dtype=np.float64))
+    delta = np.asarray(arrays["quadratic/delta"], dtype=np.float64).ravel()
+    steps = np.asarray(arrays["quadratic/step"]).ravel()
+    n = X.shape[0]
+    idx = sorted(set(np.linspace(0, n - 1, min(n_curves, n)).round().astype(int).tolist()))
+    for i, color in zip(idx, sweep_colors(len(idx))):
+        unit = delta[i] ** 2 / lr
+        r = X[i] / delta[i]
+        ax.plot(r, quadratic.even_part(F[i], X[i]) / unit, color=color, label=f"$t = {steps[i]}$")
+        ax.plot(r, F[i] / unit, color=color, lw=0.7, ls=":")
+    ax.axhline(0.0, color=COLORS["threshold"], lw=0.8, ls="--")
+    for s in (-1.0, 1.0):
+        ax.axvline(s, color=COLORS["fixed_point"], lw=0.8, ls=":")
+    ax.set_xlabel(r"$x / \delta_t$")
+    ax.set_ylabel(r"$F_t(x)\;/\;(\delta_t^2/\eta)$")
+    return idx
+
+
+def plot_classification(ax: plt.Axes, series: Mapping[str, Any], *, color: Any, label: str) -> None:
+    """:math:`(S_\\infty - 2/\\eta)/(2/\\eta)` per diagnostic step, marked by the class of :math:`F_t`."""
+    steps = np.asarray(series["step"])
+    rel = np.asarray(series["relative_offset"])
+    ax.plot(steps, rel, color=color, lw=1.0, label=label)
+    for cls, marker in CLASS_MARKERS.items():
+        m = np.array([c == cls for c in series["classes"]], dtype=bool)
+        if m.any():
+            ax.scatter(steps[m], rel[m], marker=marker, color=color, s=36, zorder=3)
+    ax.axhline(0.0, color=COLORS["threshold"], lw=0.8, ls="--")
+
+
+def plot_predictions(axes: Sequence[plt.Axes], arrays: Mapping[str, Any], lr: float) -> None:
+    """Three panels: loss, two-step-averaged sharpness and :math:`x_t`, for GD and both predictions.
+
+    The vertical range follows gradient descent and :math:`\\theta^\\dagger` (a diverging
+    prediction leaves the panel rather than flattening it).
+    """
+    _require(arrays, ("gd/loss", "gd/sharpness", "gd/x", "predicted/loss", "predicted/sharpness",
+                      "predicted/x", "generalized/loss", "generalized/sharpness",
+                      "generalized/x", "constrained/loss", "constrained/delta"))  # fmt: skip
+    a_loss, a_sharp, a_x = axes
+    t = np.arange(np.asarray(arrays["gd/loss"]).size)
+    series = (("gd", "-", 2.2), ("predicted", "--", 1.4), ("generalized", "-", 1.2))
+    for key, ls, lw in series:
+        a_loss.plot(t, arrays[f"{key}/loss"], color=COLORS[key], ls=ls, lw=lw, label=LABELS[key])
+    a_loss.plot(t, arrays["constrained/loss"], color=COLORS["constrained"], lw=1.0,
+                label=LABELS["constrained"])  # fmt: skip
+    a_loss.set_ylim(*robust_limits(arrays["gd/loss"], arrays["constrained/loss"]))
+    a_loss.set_ylabel("loss")
+    if t.size >= 2:
+        th = t[:-1] + 0.5
+        for key, ls, lw in series:
+            a_sharp.plot(th, agreement.two_step_average(arrays[f"{key}/sharpness"]),
+                         color=COLORS[key], ls=ls, lw=lw)  # fmt: skip
+        a_sharp.set_ylim(
+            *robust_limits(agreement.two_step_average(arrays["gd/sharpness"]), [2.0 / lr])
+        )
+    else:
+        for key, _, _ in series:
+            a_sharp.plot(t, arrays[f"{key}/sharpness"], "o", color=COLORS[key])
+    threshold_line(a_sharp, lr)
+    a_sharp.set_ylabel("sharpness (two-step average)")
+    for key, ls, lw in series:
+        a_x.plot(t, arrays[f"{key}/x"], color=COLORS[key], ls=ls, lw=lw * 0.6)
+    d = np.asarray(arrays["constrained/delta"])
+    a_x.plot(t, d, color=COLORS["fixed_point"], lw=1.0, label=LABELS["fixed_point"])
+    a_x.plot(t, -d, color=COLORS["fixed_point"], lw=1.0)
+    a_x.set_ylim(*robust_limits(arrays["gd/x"], d, -d))
+    a_x.set_ylabel(r"$x_t = u_t\cdot(\theta_t - \theta^\dagger_t)$")
+    for ax in axes:
+        ax.set_xlabel("steps after instability")
+
+
+def plot_limiting_sharpness(
+    ax: plt.Axes, arrays: Mapping[str, Any], lr: float, series: Mapping[str, Any]
+) -> None:
+    """Observed sharpness (two-step average and its running mean) against :math:`S_\\infty` of eq. (11).
+
+    ``series`` is :func:`profile_series` of the same run (:math:`S_\\infty` of the even part).
+    """
+    _require(arrays, ("gd/sharpness",))
+    S = np.asarray(arrays["gd/sharpness"], dtype=np.float64)
+    if S.size >= 2:
+        avg = agreement.two_step_average(S)
+        th = np.arange(avg.size) + 0.5
+        ax.plot(th, avg, color=COLORS["gd"], lw=1.0, alpha=0.6, label="GD, two-step average")
+        ax.plot(th, np.cumsum(avg) / np.arange(1, avg.size + 1), color=COLORS["gd"], lw=2.0,
+                label="GD, running time average")  # fmt: skip
+    else:
+        ax.plot([0], S, "o", color=COLORS["gd"], label="GD")
+    ax.plot(series["step"], series["limiting_sharpness"], "D-", color=COLORS["generalized"],
+            ms=4, lw=1.0, label=r"$S_\infty = 2/\eta - F_t'(\delta_t)/\delta_t + F_t''(\delta_t)$")  # fmt: skip
+    threshold_line(ax, lr)
+    ax.set_xlabel("steps after instability")
+    ax.set_ylabel("sharpness")
