@@ -282,27 +282,21 @@ def _sharpness_gradient_impl(f: Function, x: Array, u: Array) -> Array:
 # ----------------------------------------------------------------------------------------
 
 
-_CHUNK = 4  # rows of the basis buffer handled per step of a Gram-Schmidt pass
-
-
-def _project_out(V: Array, R: Array, n_rows: Array) -> tuple[Array, Array]:
-    """One block modified Gram-Schmidt pass: ``R <- R - V^T (V R^T)`` over the first
-    ``n_rows`` rows of ``V`` only (in chunks of ``_CHUNK`` rows; later rows are ignored),
-    so the memory traffic grows with the active basis, not the buffer. Returns ``(R, C)``
-    with ``C = V R^T`` of shape ``(V.shape[0], b)``."""
-    M = V.shape[0]
-    C = jnp.zeros((M, R.shape[0]), R.dtype)
-    rows = jnp.arange(_CHUNK)
+def _project_out(V: Array, R: Array, start: Array, stop: Array) -> tuple[Array, Array]:
+    """One modified Gram-Schmidt pass over the basis rows ``start <= j < stop``:
+    ``R <- R - v_j (v_j . R)`` row by row (a ``fori_loop``: only the active rows are read,
+    one at a time, so the memory traffic grows with the active basis, not the buffer, and
+    rows past ``stop`` may hold anything). Returns ``(R, C)`` with ``C[j] = v_j . R``
+    (zero outside the range), shape ``(V.shape[0], b)``."""
+    C = jnp.zeros((V.shape[0], R.shape[0]), R.dtype)
 
     def body(j, carry):
         R, C = carry
-        Vc = lax.dynamic_slice_in_dim(V, j * _CHUNK, _CHUNK, axis=0)
-        Vc = jnp.where((j * _CHUNK + rows < n_rows)[:, None], Vc, 0)  # stale rows past n_rows
-        c = Vc @ R.T
-        return R - c.T @ Vc, lax.dynamic_update_slice_in_dim(C, c, j * _CHUNK, axis=0)
+        v = lax.dynamic_slice_in_dim(V, j, 1, axis=0)  # (1, d)
+        c = R @ v[0]  # (b,)
+        return R - c[:, None] * v, lax.dynamic_update_slice_in_dim(C, c[None], j, axis=0)
 
-    n_chunks = (n_rows + _CHUNK - 1) // _CHUNK
-    return lax.fori_loop(0, n_chunks, body, (R, C))
+    return lax.fori_loop(start, stop, body, (R, C))
 
 
 def _hash_vectors(shape: tuple[int, int], seed: Array, dtype: Any) -> Array:
@@ -320,40 +314,51 @@ def _hash_vectors(shape: tuple[int, int], seed: Array, dtype: Any) -> Array:
 
 
 def _orthonormalize_block(
-    R: Array, V: Array, n_rows: Array, ref: Array, seed: Array
+    R: Array, V: Array, local_start: Array, n_rows: Array, ref: Array, seed: Array
 ) -> tuple[Array, Array, Array, Array]:
-    """Orthonormalise the rows of ``R`` (b, d) against the first ``n_rows`` rows of ``V``
+    """Orthonormalise the rows of ``R`` (b, d) against the basis rows ``< n_rows`` of ``V``
     and against each other.
 
-    The rows of ``R`` are stacked with ``b`` pseudo-random rows ``Z``; all go through
-    Gram-Schmidt twice against ``V`` (block passes, which cost little more than for
-    ``R`` alone since they read ``V`` once) and then twice within the stack, row by
-    row, ``R`` first. A row of ``R`` whose norm collapses (the second pass removes more
-    than half of what the first left, or nothing is left) is *dependent* (an invariant
-    subspace, a rank-deficient start): it is dropped (zero coefficient) and the matching
-    row of ``Z``, orthogonal to ``V`` and to every kept row, takes its place; it is
-    marked invalid (a zero row) when the space is exhausted. No branch is needed.
+    Pass 1 removes the rows ``local_start .. n_rows`` (the current and the previous Lanczos
+    block, or everything right after a restart: in exact arithmetic the product has no
+    other components); pass 2 (full reorthogonalisation) removes all rows ``< n_rows``.
+    Then Gram-Schmidt twice within the block, row by row. A row whose norm collapses
+    (pass 2 removes more than half of what pass 1 left, or nothing is left) is
+    *dependent* (an invariant subspace, a rank-deficient start): it is dropped (zero
+    coefficient) and a pseudo-random unit vector orthogonal to the basis and the kept
+    rows takes its place (a zero row, marked invalid, when the space is exhausted).
 
     Returns ``(Q, C, B, valid)`` with ``R = C^T V + B^T Q`` up to the dropped dependent
-    parts (of the size of rounding errors): ``C`` (M, b) the coefficients on ``V``,
-    ``B`` (b, b), ``valid`` (b,) marks the nonzero rows of ``Q``.
+    parts (of the size of rounding errors): ``C`` (rows of V, b) the coefficients on
+    ``V``, ``B`` (b, b), ``valid`` (b,) marks the nonzero rows of ``Q``.
     """
     b, d = R.shape
     dtype = R.dtype
     tiny = jnp.finfo(dtype).eps ** 2
-    Z = _hash_vectors((b, d), seed, jnp.dtype(dtype))
-    X = jnp.concatenate([R, Z])
-    ref = jnp.concatenate([ref, jnp.linalg.norm(Z, axis=1)])
+    zero = jnp.zeros((), jnp.int32)
 
-    X1, C1 = _project_out(V, X, n_rows)
-    n1 = jnp.linalg.norm(X1, axis=1)
-    X2, C2 = _project_out(V, X1, n_rows)
-    n2 = jnp.linalg.norm(X2, axis=1)
+    R1, C1 = _project_out(V, R, local_start, n_rows)
+    n1 = jnp.linalg.norm(R1, axis=1)
+    R2, C2 = _project_out(V, R1, zero, n_rows)
+    n2 = jnp.linalg.norm(R2, axis=1)
     dep = ~(n2 >= 0.5 * n1) | ~(n2 > tiny * ref)
-    Qx, Bx, dep = _within_block(X2, n2, dep, ref, tiny)
-    dep_r, dep_z = dep[:b], dep[b:]
-    Q = jnp.where(dep_r[:, None], Qx[b:], Qx[:b])
-    return Q, (C1 + C2)[:, :b], Bx[:b, :b], ~(dep_r & dep_z)
+    Q, B, dep = _within_block(R2, n2, dep, ref, tiny)
+
+    def fix(Q: Array) -> tuple[Array, Array]:
+        Z = _hash_vectors((b, d), seed, jnp.dtype(dtype))
+        good = jnp.where(dep[:, None], 0, Q)
+        Z1 = _project_out(V, Z, zero, n_rows)[0]
+        Z1 = Z1 - (Z1 @ good.T) @ good
+        m1 = jnp.linalg.norm(Z1, axis=1)
+        Z2 = _project_out(V, Z1, zero, n_rows)[0]
+        Z2 = Z2 - (Z2 @ good.T) @ good
+        m2 = jnp.linalg.norm(Z2, axis=1)
+        zdep = ~dep | ~(m2 >= 0.5 * m1) | ~(m2 > tiny)  # only dependent rows are replaced
+        Zq, _, zdep = _within_block(Z2, m2, zdep, jnp.ones((b,), dtype), tiny)
+        return jnp.where(dep[:, None], Zq, Q), ~(dep & zdep)
+
+    Q, valid = lax.cond(jnp.any(dep), fix, lambda Q: (Q, jnp.ones((b,), bool)), Q)
+    return Q, C1 + C2, B, valid
 
 
 def _within_block(
@@ -365,6 +370,9 @@ def _within_block(
     kept rows, and ``dep`` extended by rows that collapse here.
     """
     b = R.shape[0]
+    if b == 1:
+        q = jnp.where(dep[:, None], 0, R / jnp.where(dep, 1, norms)[:, None])
+        return q, jnp.where(dep, 0, norms)[:, None], dep
 
     def body(i, carry):
         Q, B, dep = carry  # rows >= i of Q are still zero
@@ -385,17 +393,18 @@ def _within_block(
 
 
 class _LanczosState(NamedTuple):
-    V: Array  # (M + b rounded up to whole chunks, d) basis rows; rows >= p + b are stale
+    V: Array  # (M + b, d) basis rows; rows >= p + b are stale
     T: Array  # (M, M) projected matrix V H V^T over the basis rows
     valid: Array  # (M + b,) bool: nonzero basis rows
     p: Array  # first row of the block to be multiplied next
+    lstart: Array  # first row coupled to that block (previous block; 0 after a restart)
     it: Array
     restarts: Array
     theta: Array  # (k,) current Ritz values, descending
     S: Array  # (M, k) Ritz coefficient vectors
     res: Array  # (k,) absolute residual norms
     converged: Array
-    B: Array  # (b, b) coupling of the last block to the next one (rows p + b ...)
+    B: Array  # (b, b) coupling of the last block to the next one (rows p ...)
     U: Array  # (M, M) eigenvectors of T, descending
     w: Array  # (M,) eigenvalues of T, descending (masked rows at the bottom)
     lo: Array  # the value given to masked rows
@@ -410,6 +419,20 @@ def _masked_eigh(T: Array, valid: Array) -> tuple[Array, Array, Array]:
     Tm = Tm + jnp.diag(jnp.where(valid, 0, lo))
     w, U = jnp.linalg.eigh(Tm)
     return w[::-1], U[:, ::-1], lo
+
+
+def _combine_rows(S: Array, V: Array, n_rows: Array) -> Array:
+    """``S^T V`` (``S`` has ``<= V.shape[0]`` rows) over the basis rows ``< n_rows``."""
+    k = S.shape[1]
+    S = jnp.zeros((V.shape[0], k), S.dtype).at[: S.shape[0]].set(S)
+    S = jnp.where((jnp.arange(V.shape[0]) < n_rows)[:, None], S, 0)
+    if k > 1:  # one matrix product over the whole buffer
+        return S.T @ V
+
+    def body(j, Y):  # one row at a time: reads only the active rows
+        return Y + S[j][:, None] * lax.dynamic_slice_in_dim(V, j, 1, axis=0)
+
+    return lax.fori_loop(0, n_rows, body, jnp.zeros((k, V.shape[1]), V.dtype))
 
 
 def _block_lanczos(
@@ -427,12 +450,12 @@ def _block_lanczos(
     One ``lax.while_loop`` step multiplies the block at rows ``p .. p+b``, orthogonalises
     the product against rows ``< p + b``, writes the new block at rows ``p+b ..`` and does
     the Rayleigh-Ritz step. The basis buffer is only updated in place (dynamic slices;
-    the rare thick restart runs in a while loop of at most one trip), so the large
-    ``(M, d)`` buffer is never copied.
+    the rare thick restart runs in a while loop of at most one trip, since a ``cond``
+    returning the buffer would copy it), so the large ``(M + b, d)`` buffer is never copied.
     """
     d, k = U0.shape
     b, M = k, basis_size
-    M_buf = -(-(M + b) // _CHUNK) * _CHUNK  # room for the next block; whole chunks
+    M_buf = M + b  # room for the pending block
     dtype = U0.dtype
     tol = jnp.asarray(tol, dtype)
     atol = jnp.asarray(atol, dtype)
@@ -440,14 +463,14 @@ def _block_lanczos(
 
     X0 = U0.T
     Q0, _, _, v0 = _orthonormalize_block(
-        X0, jnp.zeros((_CHUNK, d), dtype), i0, jnp.linalg.norm(X0, axis=1), i0
+        X0, jnp.zeros((1, d), dtype), i0, i0, jnp.linalg.norm(X0, axis=1), i0
     )
-    V = jnp.zeros((M_buf, d), dtype).at[:b].set(Q0)
     state = _LanczosState(
-        V=V,
+        V=jnp.zeros((M_buf, d), dtype).at[:b].set(Q0),
         T=jnp.zeros((M, M), dtype),
         valid=jnp.zeros((M_buf,), bool).at[:b].set(v0),
         p=i0,
+        lstart=i0,
         it=i0,
         restarts=i0,
         theta=jnp.zeros((k,), dtype),
@@ -468,7 +491,7 @@ def _block_lanczos(
         X = lax.dynamic_slice_in_dim(s.V, p, b, axis=0)
         W = matvec_block(X)
         Q, C, B, qvalid = _orthonormalize_block(
-            W, s.V, p + b, jnp.linalg.norm(W, axis=1), s.it + 1
+            W, s.V, s.lstart, p + b, jnp.linalg.norm(W, axis=1), s.it + 1
         )
         C = C[:M]
         Cpp = lax.dynamic_slice(C, (p, i0), (b, b))
@@ -484,12 +507,12 @@ def _block_lanczos(
         V = lax.dynamic_update_slice_in_dim(s.V, Q, p + b, axis=0)
         valid = lax.dynamic_update_slice_in_dim(s.valid, qvalid, p + b, axis=0)
         return s._replace(
-            V=V, T=T, valid=valid, p=p + b, it=s.it + 1, theta=theta, S=S, res=res,
-            converged=converged, B=B, U=U, w=w, lo=lo,
+            V=V, T=T, valid=valid, p=p + b, lstart=p, it=s.it + 1, theta=theta, S=S,
+            res=res, converged=converged, B=B, U=U, w=w, lo=lo,
         )  # fmt: skip
 
     def restart(s: _LanczosState) -> _LanczosState:
-        """Thick restart (the block just multiplied started at row ``s.p - b``): keep the
+        """Thick restart (the block just multiplied starts at row ``s.p - b``): keep the
         ``keep`` best Ritz vectors, then the pending block; T becomes arrow-shaped."""
         p_last = s.p - b
         Sk = s.U[:, :keep]
@@ -505,18 +528,22 @@ def _block_lanczos(
         T = T.at[keep : keep + b, :keep].set(coupling).at[:keep, keep : keep + b].set(coupling.T)
         qvalid = lax.dynamic_slice_in_dim(s.valid, s.p, b)
         valid = jnp.zeros_like(s.valid).at[:keep].set(ok).at[keep : keep + b].set(qvalid)
-        return s._replace(V=V, T=T, valid=valid, p=jnp.asarray(keep, jnp.int32), restarts=s.restarts + 1)
+        return s._replace(
+            V=V, T=T, valid=valid, p=jnp.asarray(keep, jnp.int32), lstart=i0, restarts=s.restarts + 1
+        )
 
     def body(s: _LanczosState) -> _LanczosState:
         s = step(s)
         full = s.p + b > M  # no room for another block in the basis
         do = full & ~s.converged & (s.it < max_iters)
         # a while loop of at most one trip updates the buffer in place (a cond would copy it)
-        s, _ = lax.while_loop(lambda c: c[1], lambda c: (restart(c[0]), jnp.zeros((), bool)), (s, do))
+        s, _ = lax.while_loop(
+            lambda c: c[1], lambda c: (restart(c[0]), jnp.zeros((), bool)), (s, do)
+        )
         return s
 
     s = lax.while_loop(cond, body, state)
-    Y = _combine_rows(s.S, s.V, s.p)  # Ritz vectors (k, d) from rows < p (the last block's)
+    Y = _combine_rows(s.S, s.V, s.p)  # Ritz vectors (k, d) from rows < p
     Y = Y / jnp.maximum(jnp.linalg.norm(Y, axis=1, keepdims=True), jnp.finfo(dtype).tiny)
     sign = jnp.where(jnp.sum(Y * X0, axis=1) < 0, -1, 1).astype(dtype)  # align with U0
     Y = Y * sign[:, None]
@@ -528,20 +555,6 @@ def _block_lanczos(
         restarts=s.restarts,
     )
     return s.theta, Y.T, info
-
-
-def _combine_rows(S: Array, V: Array, n_rows: Array) -> Array:
-    """``S^T V`` over the first ``n_rows`` rows of ``V`` (chunked like :func:`_project_out`)."""
-    S = jnp.zeros((V.shape[0], S.shape[1]), S.dtype).at[: S.shape[0]].set(S)
-    S = jnp.where((jnp.arange(V.shape[0]) < n_rows)[:, None], S, 0)
-
-    def body(j, Y):
-        Vc = lax.dynamic_slice_in_dim(V, j * _CHUNK, _CHUNK, axis=0)
-        Sc = lax.dynamic_slice_in_dim(S, j * _CHUNK, _CHUNK, axis=0)
-        return Y + Sc.T @ Vc
-
-    Y = jnp.zeros((S.shape[1], V.shape[1]), V.dtype)
-    return lax.fori_loop(0, (n_rows + _CHUNK - 1) // _CHUNK, body, Y)
 
 
 def _block_matvec(matvec: MatVec, vectorize: bool) -> Callable[[Array], Array]:

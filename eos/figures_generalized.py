@@ -13,6 +13,11 @@ sharpness of eq. (11) against the observed sharpness, and GD against both predic
 - :func:`hermite_mismatch` -- an independent consistency check of a recorded profile: the
   increments of :math:`F` against the two-point Hermite quadrature of :math:`F'` (with
   :math:`F''`), exact for quartic :math:`F`;
+- :func:`agreement_rows` -- the agreement metrics of :mod:`eos.analysis.agreement` for the
+  standard (eq. (5)) and the generalized (eq. (11)) predictions, side by side;
+- :func:`cycle_means` -- averages over the complete turns of an orbit of eq. (11) around
+  :math:`(\\delta, y^*)`;
+- :func:`markdown_table` -- a Markdown table of rows mixing numbers and words;
 - :func:`window_mean` -- the time average of a series over its last fraction;
 - :func:`robust_limits` -- axis limits from the series that must stay readable (a diverging
   prediction must not flatten the figure);
@@ -35,7 +40,11 @@ from eos.plotting import COLORS, LABELS, sweep_colors, threshold_line
 
 __all__ = [
     "CLASS_MARKERS",
+    "PREDICTIONS",
+    "agreement_rows",
+    "cycle_means",
     "hermite_mismatch",
+    "markdown_table",
     "plot_classification",
     "plot_limiting_sharpness",
     "plot_line_profiles",
@@ -52,6 +61,9 @@ CLASS_MARKERS: dict[str, str] = {
     "mixed": "X",
     "quadratic": "o",
 }
+
+#: Row label -> key prefix of the two predictions compared in the chapter.
+PREDICTIONS: dict[str, str] = {"standard": "predicted", "generalized": "generalized"}
 
 _QUAD_KEYS = ("quadratic/step", "quadratic/x", "quadratic/F", "quadratic/dF", "quadratic/d2F")
 
@@ -85,6 +97,7 @@ def profile_series(arrays: Mapping[str, Any], lr: float, *, window: float = 2.0)
     (:math:`F''(\\delta_t) - F'(\\delta_t)/\\delta_t = S_\\infty - 2/\\eta` for the even part),
     ``kappa_raw`` (the same from :math:`F_t` itself at :math:`+\\delta_t`, as
     ``quadratic/limiting_sharpness`` of the tracker records it),
+    ``dF_even``/``d2F_even`` (:math:`F^{even}_t{}'(\\delta_t)`, :math:`F^{even}_t{}''(\\delta_t)`),
     ``relative_offset`` (``kappa * lr / 2``, i.e. :math:`(S_\\infty - 2/\\eta)/(2/\\eta)`),
     ``even_at_delta`` (:math:`F^{even}_t(\\delta_t)\\,\\eta/\\delta_t^2`: the deviation from the
     quadratic model at the fixed point, relative to that model), ``limiting_sharpness``
@@ -109,13 +122,15 @@ def profile_series(arrays: Mapping[str, Any], lr: float, *, window: float = 2.0)
     if delta.size != steps.size:
         raise ValueError(f"quadratic/delta has {delta.size} entries for {steps.size} steps")
     out: dict[str, Any] = {"step": steps, "delta": delta, "classes": []}
-    kappa, kappa_raw, even = [], [], []
+    kappa, kappa_raw, even, dF_even, d2F_even = [], [], [], [], []
     for i in range(steps.size):
         j = _delta_index(X[i], delta[i])
         k = _delta_index(X[i], -delta[i])
         # even part at delta: F_e' = (F'(d) - F'(-d))/2, F_e'' = (F''(d) + F''(-d))/2 (App. F.2)
         dFe = 0.5 * (dF[i, j] - dF[i, k])
         d2Fe = 0.5 * (d2F[i, j] + d2F[i, k])
+        dF_even.append(float(dFe))
+        d2F_even.append(float(d2Fe))
         kappa.append(float(quadratic.limiting_sharpness_offset(dFe, d2Fe, delta[i])))
         kappa_raw.append(float(quadratic.limiting_sharpness_offset(dF[i, j], d2F[i, j], delta[i])))
         Fe = quadratic.even_part(F[i], X[i])
@@ -123,6 +138,8 @@ def profile_series(arrays: Mapping[str, Any], lr: float, *, window: float = 2.0)
         out["classes"].append(quadratic.classify(F[i], X[i], lr=lr, delta=delta[i], window=window))
     out["kappa"] = np.asarray(kappa)
     out["kappa_raw"] = np.asarray(kappa_raw)
+    out["dF_even"] = np.asarray(dF_even)
+    out["d2F_even"] = np.asarray(d2F_even)
     out["relative_offset"] = np.asarray(kappa) * lr / 2.0
     out["even_at_delta"] = np.asarray(even)
     out["limiting_sharpness"] = 2.0 / lr + np.asarray(kappa)
@@ -154,6 +171,87 @@ def hermite_mismatch(xs: Any, F: Any, dF: Any, d2F: Any) -> float:
     if scale == 0.0:
         return 0.0 if np.all(quad == 0.0) else float("inf")
     return float(np.max(np.abs(inc - quad)) / scale)
+
+
+def agreement_rows(arrays: Mapping[str, Any], lr: float) -> dict[str, dict[str, Any]]:
+    """Agreement of each prediction with gradient descent, one row per prediction.
+
+    ``{"standard": row, "generalized": row}`` where each row has ``steps`` and the median and
+    worst relative errors of the loss and of the two-step-averaged sharpness (relative to
+    :math:`2/\\eta`), both from :func:`eos.analysis.agreement.agreement_table`, and of
+    :math:`x_t` relative to :math:`\\delta_t` (:func:`eos.analysis.agreement.relative_error_summary`
+    of ``<prefix>/x`` against ``gd/x`` with scale ``constrained/delta``, the table's
+    ``x_error`` for the standard prediction). Needs at least two recorded steps.
+    """
+    _require(arrays, ("gd/loss", "gd/sharpness", "gd/x", "constrained/delta")
+             + tuple(f"{p}/{q}" for p in PREDICTIONS.values() for q in ("loss", "sharpness", "x")))  # fmt: skip
+    n = np.asarray(arrays["gd/loss"]).size
+    if n < 2:
+        raise ValueError(f"agreement needs at least 2 recorded steps, the run has {n}")
+    table = agreement.agreement_table(arrays, lr, predictions=tuple(PREDICTIONS.values()))
+    rows: dict[str, dict[str, Any]] = {}
+    for label, prefix in PREDICTIONS.items():
+        xs = agreement.relative_error_summary(
+            arrays[f"{prefix}/x"], arrays["gd/x"], scale=arrays["constrained/delta"]
+        )
+        rows[label] = {
+            "steps": int(table["steps"]),
+            "loss median": table[f"{prefix}_loss_median"],
+            "loss worst": table[f"{prefix}_loss_worst"],
+            "sharpness median": table[f"{prefix}_sharpness_median"],
+            "sharpness worst": table[f"{prefix}_sharpness_worst"],
+            "x/delta median": xs["median"],
+            "x/delta worst": xs["worst"],
+        }
+    return rows
+
+
+def cycle_means(abs_x: Any, y: Any, values: Any, *, delta: float, y_star: float) -> np.ndarray:
+    """Mean of ``values`` over each complete turn of :math:`(|x_t|, y_t)` around :math:`(\\delta, y^*)`.
+
+    A turn starts at every upward crossing of :math:`y = y^*` with :math:`|x| < \\delta` (the
+    section where the orbits of eqs. (3)-(11) leave the return-to-stability stage); entry ``k``
+    is the mean of ``values[c_k:c_{k+1}]`` between crossings ``k`` and ``k + 1``. Empty when
+    fewer than two crossings occur.
+    """
+    ax = np.abs(np.asarray(abs_x, dtype=np.float64).ravel())
+    yy = np.asarray(y, dtype=np.float64).ravel()
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if not (ax.size == yy.size == v.size):
+        raise ValueError(
+            f"abs_x, y, values must have equal lengths, got {ax.size}, {yy.size}, {v.size}"
+        )
+    if not delta > 0:
+        raise ValueError(f"delta must be positive, got {delta}")
+    d = yy - y_star
+    c = np.flatnonzero((d[:-1] < 0) & (d[1:] >= 0) & (ax[1:] < delta)) + 1
+    return np.array([v[a:b].mean() for a, b in zip(c[:-1], c[1:])])
+
+
+def markdown_table(rows: Mapping[str, Mapping[str, Any]], digits: int = 3) -> str:
+    """A Markdown table, one line per row name, as :func:`eos.analysis.agreement.format_table`
+    but also accepting text cells (printed as they are)."""
+    if not rows:
+        raise ValueError("rows is empty")
+    cols: list[str] = []
+    for r in rows.values():
+        cols.extend(c for c in r if c not in cols)
+
+    def fmt(v: Any) -> str:
+        if v is None:
+            return "—"
+        if isinstance(v, str):
+            return v
+        if isinstance(v, (bool, np.bool_)):
+            return "yes" if v else "no"
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        return f"{float(v):.{digits}g}"
+
+    lines = ["| | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(fmt(r.get(c)) for c in cols) + " |"
+              for name, r in rows.items()]  # fmt: skip
+    return "\n".join(lines)
 
 
 def window_mean(series: Any, start_fraction: float = 0.0) -> float:

@@ -92,7 +92,9 @@ def packed_lr(packed: jax.Array, step: jax.Array, sharpness: jax.Array) -> jax.A
     inverse = jnp.minimum(a / sharpness, b)
     frac = jnp.minimum(1.0, (jnp.asarray(step, dtype) + 1) / jnp.where(kind == 2, b, 1.0))
     warm = c + (a - c) * frac
-    return jnp.where(kind == KIND_CONSTANT, const, jnp.where(kind == KIND_INVERSE_SHARPNESS, inverse, warm))
+    return jnp.where(
+        kind == KIND_CONSTANT, const, jnp.where(kind == KIND_INVERSE_SHARPNESS, inverse, warm)
+    )
 
 
 def packed_needs_sharpness(packed: jax.Array) -> jax.Array:

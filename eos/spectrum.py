@@ -49,8 +49,8 @@ from jax import lax
 
 from eos import curvature as _curvature
 from eos import results as _results
-from eos.sam import sam_direction, validate_rho
 from eos import schedules as _schedules
+from eos.sam import sam_direction, validate_rho
 from eos.schedules import Constant, InverseSharpness, LinearWarmup, Schedule, constant
 
 __all__ = [
@@ -133,7 +133,9 @@ def _pure_ops(objective: Any) -> tuple[Callable, Callable, Callable, Any]:
         return (objective._value_and_grad, objective._grad, objective._hvp, objective._data)
     for name in ("value_and_grad", "grad", "hvp"):
         if not callable(getattr(objective, name, None)):
-            raise ValueError(f"objective must provide {name}(p, ...), got {type(objective).__name__}")
+            raise ValueError(
+                f"objective must provide {name}(p, ...), got {type(objective).__name__}"
+            )
     return (
         lambda p, _d: objective.value_and_grad(p),
         lambda p, _d: objective.grad(p),
@@ -155,19 +157,17 @@ def _chunk_fn(objective: Any, k: int, chunk: int, tol: float, max_iters: int) ->
 
     def solve(p, U, data):
         matvec = lambda v: hvp(p, v, data)  # noqa: E731
-        vals, vecs, info = _curvature.top_eigenpairs_matvec(
-            matvec, U, tol=tol, max_iters=max_iters
-        )
+        vals, vecs, info = _curvature.top_eigenpairs_matvec(matvec, U, tol=tol, max_iters=max_iters)
         return vals, vecs, info.converged
 
-    def step(carry, _, *, packed, rho, eig_every, data, steps, max_loss):
+    def step(carry, _, *, packed, rho, eig_every, refresh, data, steps, max_loss):
         p, U, lam, t, diverged = carry
         active = (t < steps) & ~diverged
 
         def live():
             loss, g = value_and_grad(p, data)
             bad = ~jnp.isfinite(loss) | (loss > max_loss) | ~jnp.all(jnp.isfinite(g))
-            due = (t % eig_every == 0) | _schedules.packed_needs_sharpness(packed)
+            due = (t % eig_every == 0) | (refresh & _schedules.packed_needs_sharpness(packed))
             need = ~bad & due
             lam_t, U_t, conv = lax.cond(
                 need,
@@ -207,10 +207,10 @@ def _chunk_fn(objective: Any, k: int, chunk: int, tol: float, max_iters: int) ->
         return carry, out
 
     @jax.jit
-    def run_chunk(carry, packed, rho, eig_every, data, steps, max_loss):
+    def run_chunk(carry, packed, rho, eig_every, refresh, data, steps, max_loss):
         body = functools.partial(
-            step, packed=packed, rho=rho, eig_every=eig_every, data=data, steps=steps,
-            max_loss=max_loss,
+            step, packed=packed, rho=rho, eig_every=eig_every, refresh=refresh, data=data,
+            steps=steps, max_loss=max_loss,
         )  # fmt: skip
         return lax.scan(body, carry, None, length=chunk)
 
@@ -235,6 +235,7 @@ def run_gd(
     tol: float = 1e-5,
     max_iters: int = 40,
     sam_rho: float | None = None,
+    refresh_sharpness: bool = True,
     metrics: Mapping[str, Callable[[jax.Array], Any]] | None = None,
     metrics_every: int | None = None,
     max_loss: float | None = None,
@@ -251,7 +252,8 @@ def run_gd(
             ``grad`` and ``hvp(p, v)``).
         p0: flat initial parameters; the run computes in ``p0.dtype``.
         lr: a learning rate ``> 0`` or a schedule (:mod:`eos.schedules`). A schedule that
-            needs the sharpness (``eta_t = 1/S(theta_t)``) gets a fresh eigen-solve every step.
+            needs the sharpness (``eta_t = 1/S(theta_t)``) gets a fresh eigen-solve every step
+            (``refresh_sharpness=True``) or uses the latest one (every ``eig_every`` steps).
         steps: number of updates (records ``theta_0 .. theta_{steps-1}``).
         k: number of top eigenpairs tracked (``k >= 1``).
         eig_every: eigen-solve period in steps.
@@ -309,8 +311,9 @@ def run_gd(
     run_chunk = _chunk_fn(objective, k, chunk, float(tol), max_iters)
     lam = jnp.full((k,), jnp.nan, dtype)
     carry = (p, U, lam, jnp.asarray(0, jnp.int32), jnp.asarray(False))
-    args = (schedule.pack(), jnp.asarray(rho, dtype), jnp.asarray(eig_every, jnp.int32), data,
-            jnp.asarray(steps, jnp.int32), jnp.asarray(max_loss, dtype))  # fmt: skip
+    args = (schedule.pack(), jnp.asarray(rho, dtype), jnp.asarray(eig_every, jnp.int32),
+            jnp.asarray(bool(refresh_sharpness)), data, jnp.asarray(steps, jnp.int32),
+            jnp.asarray(max_loss, dtype))  # fmt: skip
 
     pieces: list[dict[str, np.ndarray]] = []
     metric_steps: list[int] = []
@@ -328,6 +331,7 @@ def run_gd(
                             for f in dataclasses.fields(schedule)},  # fmt: skip
         "steps": steps, "k": k, "eig_every": eig_every, "tol": float(tol),
         "max_iters": max_iters, "sam_rho": sam_rho, "max_loss": float(max_loss),
+        "refresh_sharpness": bool(refresh_sharpness),
         "dtype": str(dtype), "num_params": int(d), "loss0": loss0,
     }  # fmt: skip
     if metrics:
@@ -344,8 +348,13 @@ def run_gd(
         if metrics and not diverged:
             record_metrics(done, carry[0])
         if progress is not None:
-            progress(done, _assemble(pieces, metric_steps, metric_values, meta, None, done, diverged, start))
-    run = _assemble(pieces, metric_steps, metric_values, meta, np.asarray(carry[0]), done, diverged, start)
+            progress(
+                done,
+                _assemble(pieces, metric_steps, metric_values, meta, None, done, diverged, start),
+            )
+    run = _assemble(
+        pieces, metric_steps, metric_values, meta, np.asarray(carry[0]), done, diverged, start
+    )
     if diverged and raise_on_divergence:
         raise DivergenceError(
             f"gradient descent diverged at step {run.meta['diverged_at']} "

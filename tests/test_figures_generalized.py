@@ -120,3 +120,54 @@ def test_plots_draw_the_data():
     assert np.allclose(ax.lines[1].get_ydata(), np.cumsum(np.full(5, 40.0)) / np.arange(1, 6))
     assert np.allclose(ax.lines[2].get_ydata(), [39.0, 40.5, 41.0])
     plt.close(fig)
+
+
+def test_agreement_rows_known_errors():
+    t = np.arange(8, dtype=np.float64)
+    alt = (-1.0) ** t
+    gd = {"loss": 1.0 + 0.1 * alt, "sharpness": 2 / LR + 0.3 * alt, "x": 0.2 * alt}
+    arrays = {f"gd/{k}": v for k, v in gd.items()}
+    arrays["constrained/delta"] = np.full(t.size, 0.1)
+    # standard: loss 10% high, sharpness offset by 1% of 2/eta, x off by delta/2; generalized exact
+    arrays.update({"predicted/loss": 1.1 * gd["loss"], "predicted/sharpness": gd["sharpness"] + 0.02 / LR,
+                   "predicted/x": gd["x"] + 0.05})  # fmt: skip
+    arrays.update({f"generalized/{k}": v.copy() for k, v in gd.items()})
+    rows = fg.agreement_rows(arrays, LR)
+    std, gen = rows["standard"], rows["generalized"]
+    assert std["steps"] == gen["steps"] == t.size
+    assert std["loss median"] == pytest.approx(0.1) and std["loss worst"] == pytest.approx(0.1)
+    assert std["sharpness median"] == pytest.approx(0.01)
+    assert std["x/delta median"] == pytest.approx(0.5) and std["x/delta worst"] == pytest.approx(
+        0.5
+    )
+    assert all(gen[k] == 0.0 for k in gen if k != "steps")
+    with pytest.raises(ValueError, match="at least 2"):
+        fg.agreement_rows({k: v[:1] for k, v in arrays.items()}, LR)
+
+
+def test_cycle_means_on_a_periodic_orbit():
+    n, period, delta, ystar = 400, 40, 2.0, 0.3
+    t = np.arange(n)
+    w = 2 * np.pi * (t + 0.5) / period
+    ax = delta * (1 - 0.5 * np.sin(w))  # |x| < delta where y - y* rises through 0
+    y = ystar - 0.1 * np.sin(w + np.pi / 2)
+    vals = 5.0 + np.cos(w) + 0.01 * t
+    means = fg.cycle_means(ax, y, vals, delta=delta, y_star=ystar)
+    assert means.size == n // period - 1
+    # over whole periods the cosine averages out: 5 + 0.01 * (centre of the window)
+    starts = np.flatnonzero(np.diff(np.sign(y - ystar)) > 0) + 1
+    centres = 0.5 * (starts[:-1] + starts[1:] - 1)
+    assert np.allclose(means, 5.0 + 0.01 * centres, atol=1e-12)
+    assert fg.cycle_means(ax[:30], y[:30], vals[:30], delta=delta, y_star=ystar).size == 0
+
+
+def test_markdown_table():
+    md = fg.markdown_table({"a": {"class": "sub-quadratic", "n": 3, "x": 0.123456, "ok": True},
+                            "b": {"n": 2, "y": float("nan")}})  # fmt: skip
+    lines = md.splitlines()
+    assert lines[0] == "| | class | n | x | ok | y |"
+    assert lines[1] == "|---|---|---|---|---|---|"
+    assert lines[2] == "| a | sub-quadratic | 3 | 0.123 | yes | — |"
+    assert lines[3] == "| b | — | 2 | — | — | nan |"
+    with pytest.raises(ValueError):
+        fg.markdown_table({})

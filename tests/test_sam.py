@@ -34,7 +34,9 @@ def test_sam_gradient_quadratic_by_hand():
         expected, H @ p + rho * H @ H @ p / np.linalg.norm(H @ p), rtol=1e-12
     )
     lr = 0.3
-    np.testing.assert_allclose(sam_step(grad, jnp.asarray(p), lr, rho), p - lr * expected, rtol=1e-13)
+    np.testing.assert_allclose(
+        sam_step(grad, jnp.asarray(p), lr, rho), p - lr * expected, rtol=1e-13
+    )
 
 
 def test_sam_gradient_nonquadratic_by_hand():

@@ -47,9 +47,7 @@ def test_inverse_sharpness_on_quadratic_matches_closed_form():
     obj, H = _quadratic()
     p0 = np.random.default_rng(1).standard_normal(D)
     T = 12
-    run = run_gd(
-        obj, jnp.asarray(p0), lr=inverse_sharpness(), steps=T, k=1, tol=1e-10, chunk=CHUNK
-    )
+    run = run_gd(obj, jnp.asarray(p0), lr=inverse_sharpness(), steps=T, k=1, tol=1e-10, chunk=CHUNK)
     S = A_DIAG.max()
     np.testing.assert_allclose(run["lr"], np.full(T, 1.0 / S), rtol=1e-9)
     np.testing.assert_allclose(run.sharpness, np.full(T, S), rtol=1e-9)
@@ -158,3 +156,28 @@ def test_bad_schedule_arguments():
         inverse_sharpness(0.0)
     with pytest.raises(ValueError, match="max_lr"):
         inverse_sharpness(1.0, max_lr=-1.0)
+
+
+def test_inverse_sharpness_with_a_stale_sharpness():
+    """refresh_sharpness=False: eta_t = c / S(theta_s), s the last multiple of eig_every."""
+    a = np.array([3.0, *np.linspace(0.1, 1.0, 12)])
+    b = 0.5
+    aj = jnp.asarray(a)
+    obj = Objective.from_function(
+        lambda p: 0.5 * jnp.sum(aj * p**2) + b * p[0] ** 4 / 4, num_params=a.size
+    )
+    th = np.concatenate([[1.5], np.linspace(-1, 1, 12)])
+    T, every = 10, 3
+    run = run_gd(obj, jnp.asarray(th), lr=inverse_sharpness(), steps=T, k=1, tol=1e-11,
+                 eig_every=every, refresh_sharpness=False)  # fmt: skip
+    lrs = []
+    for t in range(T):
+        if t % every == 0:
+            S = max(a[0] + 3 * b * th[0] ** 2, a[1:].max())
+        lrs.append(1.0 / S)
+        grad = a * th
+        grad[0] += b * th[0] ** 3
+        th = th - lrs[-1] * grad
+    np.testing.assert_array_equal(run["eig_step"], np.arange(0, T, every))
+    np.testing.assert_allclose(run["lr"], lrs, rtol=1e-9)
+    np.testing.assert_allclose(run.params, th, rtol=1e-8, atol=1e-12)

@@ -27,6 +27,7 @@ it and returns, on the same machine, bit-for-bit the result of an uninterrupted 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,18 +101,26 @@ def _next_spacing(
     return int(min(max_spacing, max(1, math.floor(safety * n_star))))
 
 
-def _build_fns(objective: Any, lr: float, buffer: int, eig_tol: float, eig_iters: int):
-    dtype_lr = lr
+_FNS: dict[tuple, tuple[Any, tuple[Callable, Callable]]] = {}
+
+
+def _build_fns(objective: Any, buffer: int, eig_tol: float, eig_iters: int):
+    """Compiled GD runner and sharpness check (cached per objective and static settings)."""
+    key = (id(objective), buffer, eig_tol, eig_iters)
+    hit = _FNS.get(key)
+    if hit is not None and hit[0]() is objective:
+        return hit[1]
 
     @jax.jit
-    def run(p: jax.Array, n: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def run(p: jax.Array, n: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``n`` GD steps; the loss of each step's starting iterate in a buffer."""
         losses = jnp.full((buffer,), jnp.nan, p.dtype)
+        lr = lr.astype(p.dtype)
 
         def body(i, carry):
             p, losses = carry
             loss, g = objective.value_and_grad(p)
-            return p - jnp.asarray(dtype_lr, p.dtype) * g, losses.at[i].set(loss)
+            return p - lr * g, losses.at[i].set(loss)
 
         return jax.lax.fori_loop(0, n, body, (p, losses))
 
@@ -124,7 +133,12 @@ def _build_fns(objective: Any, lr: float, buffer: int, eig_tol: float, eig_iters
         )
         return loss, vals[0], vecs[:, 0], info.matvecs
 
-    return run, check
+    fns = (run, check)
+    try:
+        _FNS[key] = (weakref.ref(objective), fns)
+    except TypeError:
+        pass
+    return fns
 
 
 def to_instability(
@@ -180,7 +194,7 @@ def to_instability(
     max_spacing = check_steps(max_spacing, "max_spacing")
     p = check_point(p0, "p0")
     threshold = 2.0 / lr
-    run, check = _build_fns(objective, lr, max_spacing, eig_tol, eig_max_iters)
+    run, check = _build_fns(objective, max_spacing, eig_tol, eig_max_iters)
 
     config = np.array([lr, float(max_steps), float(max_spacing), safety, eig_tol])
     if resume_from is None:
@@ -255,7 +269,7 @@ def to_instability(
                     )  # fmt: skip
                     last_ckpt = t
             pending_check = True
-            p_new, losses = run(p, jnp.asarray(spacing, jnp.int32))
+            p_new, losses = run(p, jnp.asarray(spacing, jnp.int32), jnp.asarray(lr))
             losses = np.asarray(losses[:spacing], dtype=np.float64)
             bad = [
                 i for i, x in enumerate(losses) if is_diverged(float(x), loss0, divergence_factor)
