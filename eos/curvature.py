@@ -22,15 +22,17 @@ Mathematics (numbers refer to the paper, ``/work/shared/paper/self-stabilization
 Eigen-solver (App. D.3 made concrete, see ``shared/design/algorithms.md``)
 ------------------------------------------------------------------------
 :func:`top_eigenpairs` runs a *thick-restart block Lanczos* method with full
-(classical Gram-Schmidt, twice) reorthogonalisation, written as one
-``lax.while_loop`` over fixed-size buffers:
+reorthogonalisation, written as one ``lax.while_loop`` over fixed-size buffers:
 
 * the block size is ``k = U0.shape[1]`` and the first block is ``U0``
   orthonormalised, so a previous eigenvector is a warm start; the ``k`` HVPs of a
   block are ``jax.vmap``-ed; with ``f`` given, ``grad f`` is linearised once
   (``jax.linearize``) so each HVP only pays for the tangent pass;
 * the basis ``V`` (``basis_size`` rows) and the projected matrix
-  :math:`T = V^\top H V` are filled block by block; a Rayleigh-Ritz step
+  :math:`T = V^\top H V` are filled block by block; each new block is orthogonalised
+  against the current and previous blocks (the Lanczos recurrence), then against the
+  whole basis once more (modified Gram-Schmidt, row by row over the active rows only),
+  then within itself; a Rayleigh-Ritz step
   (``eigh`` of the small masked ``T``) after every block gives the Ritz pairs
   :math:`(\theta_i, y_i = V^\top s_i)`;
 * residuals come for free from the block Lanczos relation
@@ -41,10 +43,13 @@ Eigen-solver (App. D.3 made concrete, see ``shared/design/algorithms.md``)
   ``tol`` is therefore a *relative residual*, not lobpcg's size-scaled tolerance;
 * when the basis is full it is restarted from the ``keep`` best Ritz vectors plus
   the next Lanczos block (arrow-shaped ``T``); breakdowns (an invariant subspace,
-  rank-deficient ``U0``) are replaced by random directions orthogonal to the basis.
+  rank-deficient ``U0``) are replaced by pseudo-random directions orthogonal to the
+  basis; the basis buffer is only ever updated in place.
 
-Costs per block step: ``k`` HVPs plus four passes over the ``basis_size x d``
-basis buffer and an ``eigh`` of a ``basis_size``-square matrix.
+Costs per block step: ``k`` HVPs, about two reads of the active basis rows (plus the
+two rows of the recurrence) and an ``eigh`` of a ``basis_size``-square matrix; per
+solve, one write of the ``(basis_size + k) x d`` buffer and, with ``f``, one
+gradient-like primal pass (the linearisation).
 
 Calling conventions
 -------------------
@@ -152,9 +157,13 @@ def _check_point(x: Any, name: str = "x") -> Array:
     if not hasattr(x, "dtype"):
         x = np.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"{name} must be a floating-point array (float32 or float64), got dtype {x.dtype}")
+        raise ValueError(
+            f"{name} must be a floating-point array (float32 or float64), got dtype {x.dtype}"
+        )
     if x.ndim != 1:
-        raise ValueError(f"{name} must be a flat (1-D) parameter vector, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must be a flat (1-D) parameter vector, got shape {tuple(x.shape)}"
+        )
     if x.shape[0] < 1:
         raise ValueError(f"{name} must have at least one entry")
     x = jnp.asarray(x)
@@ -190,7 +199,7 @@ def _check_tols(tol: Any, atol: Any) -> None:
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a Python int (it is static), got {value!r}")
+        raise ValueError(f"{name} must be a Python int, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
@@ -529,7 +538,12 @@ def _block_lanczos(
         qvalid = lax.dynamic_slice_in_dim(s.valid, s.p, b)
         valid = jnp.zeros_like(s.valid).at[:keep].set(ok).at[keep : keep + b].set(qvalid)
         return s._replace(
-            V=V, T=T, valid=valid, p=jnp.asarray(keep, jnp.int32), lstart=i0, restarts=s.restarts + 1
+            V=V,
+            T=T,
+            valid=valid,
+            p=jnp.asarray(keep, jnp.int32),
+            lstart=i0,
+            restarts=s.restarts + 1,
         )
 
     def body(s: _LanczosState) -> _LanczosState:
@@ -789,9 +803,7 @@ def sharpness(
     """
     x = _check_point(x)
     U0 = _start_vector(u0, x, key)
-    vals, vecs, info = top_eigenpairs(
-        f, x, U0, tol=tol, max_iters=max_iters, basis_size=basis_size
-    )
+    vals, vecs, info = top_eigenpairs(f, x, U0, tol=tol, max_iters=max_iters, basis_size=basis_size)
     out = (vals[0], vecs[:, 0])
     return (*out, info) if return_info else out
 
@@ -884,9 +896,7 @@ def lambda_2(
         U0 = jax.random.normal(_default_key(key), (x.shape[0], 2), x.dtype)
     elif not hasattr(U0, "shape") or U0.ndim != 2 or U0.shape[1] != 2:
         raise ValueError(f"U0 must have shape (d, 2), got {getattr(U0, 'shape', type(U0))}")
-    vals, vecs, info = top_eigenpairs(
-        f, x, U0, tol=tol, max_iters=max_iters, basis_size=basis_size
-    )
+    vals, vecs, info = top_eigenpairs(f, x, U0, tol=tol, max_iters=max_iters, basis_size=basis_size)
     out = (vals[1], vecs)
     return (*out, info) if return_info else out
 
@@ -931,7 +941,8 @@ def _power_single(
         v, g, lam, res, alpha, it, nev = s
         sigma = jnp.where(lam < 0, -1, 1).astype(dtype)
         w = sigma * g + alpha * v
-        vn, gn, lamn, resn = evaluate(w / jnp.linalg.norm(w))
+        nw = jnp.linalg.norm(w)
+        vn, gn, lamn, resn = evaluate(jnp.where(nw > 0, w / jnp.where(nw > 0, nw, 1), v))
         accept = jnp.abs(lamn) >= jnp.abs(lam) * (1 - 4 * eps)
         pick = lambda a, b_: jnp.where(accept, a, b_)  # noqa: E731
         alpha = jnp.where(accept, alpha, jnp.maximum(2 * alpha, jnp.abs(lam)))
@@ -948,7 +959,7 @@ def _tensor_norm_impl(contract, V0, order, tol, max_iters):
     best = jnp.argmax(val)
     info = TensorNormInfo(
         iterations=jnp.max(it),
-        evaluations=jnp.sum(nev),
+        evaluations=jnp.sum(nev).astype(jnp.int32),
         converged=conv[best],
         residual=res[best],
         values=val,

@@ -58,7 +58,7 @@ __all__ = [
     "GDRun",
     "cached",
     "crossing_steps",
-    "phase_median",
+    "regime_windows",
     "run_gd",
 ]
 
@@ -433,18 +433,40 @@ def crossing_steps(run: GDRun, threshold: float | None = None) -> list[int | Non
     return out
 
 
-def phase_median(regularity: np.ndarray, window: int, start: int, stop: int) -> float:
-    """Median of a sliding-window measure over the windows inside the phase ``[start, stop)``.
+def regime_windows(
+    eigvals: np.ndarray,
+    threshold: float,
+    window: int,
+    x: np.ndarray | None = None,
+    blown: float = 0.01,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Classify the sliding windows ``[i, i + window)`` of a run by its unstable eigenvalues.
 
-    ``regularity[i]`` must describe the window of steps ``[i, i + window)`` (as returned by
-    :func:`eos.analysis.agreement.period_two_regularity` on a per-step series); NaN windows
-    are ignored, and the result is NaN when no window fits in the phase.
+    ``eigvals`` ``(T, k)`` are the tracked eigenvalues at consecutive steps. Returns boolean
+    masks ``(one, several)`` of length ``T - window + 1``: windows in which exactly one
+    eigenvalue is ``>= threshold`` (e.g. ``2/eta``) at every step, and windows in which at least
+    two are at every step. With ``x`` (e.g. ``run["x"][:, 0]``) only windows in the
+    edge-of-stability regime count: those where ``max |x|`` reaches ``blown`` times its largest
+    value over the run, which leaves out the exponential growth from rounding level that
+    follows the first crossing (Sec. 4.1, stage 2).
     """
-    first = np.arange(np.asarray(regularity).shape[0])
-    inside = (first >= start) & (first + window <= stop)
-    vals = np.asarray(regularity, dtype=np.float64)[inside]
-    vals = vals[np.isfinite(vals)]
-    return float(np.median(vals)) if vals.size else float("nan")
+    ev = np.asarray(eigvals, dtype=np.float64)
+    if ev.ndim != 2:
+        raise ValueError(f"eigvals must have shape (T, k), got {ev.shape}")
+    window = _check_positive_int(window, "window")
+    if ev.shape[0] < window:
+        raise ValueError(f"the run ({ev.shape[0]} records) is shorter than window={window}")
+    count = np.lib.stride_tricks.sliding_window_view((ev >= threshold).sum(axis=1), window)
+    one = (count.min(axis=1) == 1) & (count.max(axis=1) == 1)
+    several = count.min(axis=1) >= 2
+    if x is not None:
+        ax = np.abs(np.asarray(x, dtype=np.float64))
+        if ax.shape != (ev.shape[0],):
+            raise ValueError(f"x must have shape ({ev.shape[0]},), got {ax.shape}")
+        amp = np.lib.stride_tricks.sliding_window_view(ax, window).max(axis=1)
+        live = amp >= blown * ax.max()
+        one, several = one & live, several & live
+    return one, several
 
 
 # --------------------------------------------------------------------------------------------

@@ -58,7 +58,12 @@ class Poly:
     def tensor(self, order: int, x: np.ndarray) -> np.ndarray:
         a, A, T3, T4 = self.a, self.A, self.T3, self.T4
         if order == 1:
-            return a + A @ x + np.einsum("ijk,j,k", T3, x, x) / 2 + np.einsum("ijkl,j,k,l", T4, x, x, x) / 6
+            return (
+                a
+                + A @ x
+                + np.einsum("ijk,j,k", T3, x, x) / 2
+                + np.einsum("ijkl,j,k,l", T4, x, x, x) / 6
+            )
         if order == 2:
             return A + np.einsum("ijk,k", T3, x) + np.einsum("ijkl,k,l", T4, x, x) / 2
         if order == 3:
@@ -154,7 +159,9 @@ def test_D_polynomial_exact_algebra():
 def test_D_mlp_against_dense_jacfwd_tensors():
     x = jnp.asarray(TINY_X)
     hess = jax.hessian(TINY_F)
-    H, T3, T4 = jax.jit(lambda x: (hess(x), jax.jacfwd(hess)(x), jax.jacfwd(jax.jacfwd(hess))(x)))(x)
+    H, T3, T4 = jax.jit(lambda x: (hess(x), jax.jacfwd(hess)(x), jax.jacfwd(jax.jacfwd(hess))(x)))(
+        x
+    )
     dense = {2: np.asarray(H), 3: np.asarray(T3), 4: np.asarray(T4)}
     vs = [_rand(len(x), 20 + i) for i in range(4)]
     got = _all_contractions(TINY_F, x, vs, (2, 3, 4))
@@ -170,7 +177,8 @@ def test_D_mlp_against_dense_jacfwd_tensors():
 
 
 @pytest.mark.parametrize(
-    "name, k", [("poly", 1), ("poly", 2), ("poly", 3), ("poly", 4), ("mlp", 1), ("mlp", 2), ("mlp", 3)]
+    "name, k",
+    [("poly", 1), ("poly", 2), ("poly", 3), ("poly", 4), ("mlp", 1), ("mlp", 2), ("mlp", 3)],
 )
 def test_top_eigenpairs_against_eigh(name, k, dense):
     f, x = PROBLEMS[name]
@@ -193,7 +201,9 @@ def test_lambda_min_and_bottom_pairs(name, dense):
     assert bool(info.converged)
     np.testing.assert_allclose(lam, w[0], rtol=1e-8)
     assert abs(float(np.asarray(u) @ U[:, 0])) == pytest.approx(1, abs=1e-6)
-    vals, _, _ = C.bottom_eigenpairs(f, jnp.asarray(x), _rand((len(x), 2), 5), tol=1e-10, max_iters=300)
+    vals, _, _ = C.bottom_eigenpairs(
+        f, jnp.asarray(x), _rand((len(x), 2), 5), tol=1e-10, max_iters=300
+    )
     np.testing.assert_allclose(vals, w[:2], rtol=1e-8)
 
 
@@ -226,7 +236,9 @@ def test_reported_residual_is_the_true_relative_residual(k, dense):
 def test_restarts_converge(dense):
     """A basis of 6 vectors forces thick restarts; the answer is unchanged."""
     H, w, _ = dense["mlp"]
-    S, u, info = C.sharpness(MLP_F, jnp.asarray(MLP_X), tol=1e-10, basis_size=6, max_iters=400, return_info=True)
+    S, u, info = C.sharpness(
+        MLP_F, jnp.asarray(MLP_X), tol=1e-10, basis_size=6, max_iters=400, return_info=True
+    )
     assert bool(info.converged) and int(info.restarts) > 0
     np.testing.assert_allclose(S, w[-1], rtol=1e-8)
     assert _true_rel_residuals(H, [S], np.asarray(u)[:, None])[0] <= 1e-10
@@ -244,7 +256,8 @@ def test_degenerate_top_eigenvalue_and_rank_deficient_start():
     spec = np.concatenate([[5.0, 5.0], rng.uniform(-3, 3, d - 2)])
     mv = Partial(_dense_matvec, jnp.asarray(Q @ np.diag(spec) @ Q.T))
     u = _rand(d, 9)
-    vals, vecs, info = C.top_eigenpairs_matvec(mv, jnp.stack([u, u], axis=1), tol=1e-10)
+    U0 = jnp.stack([u, u], axis=1)
+    vals, vecs, info = C.top_eigenpairs_matvec(mv, U0, tol=1e-10, vectorize=False)
     assert bool(info.converged)
     np.testing.assert_allclose(vals, [5.0, 5.0], rtol=1e-10)
     P = Q[:, :2] @ Q[:, :2].T  # projector onto the top eigenspace
@@ -277,13 +290,13 @@ def test_warm_start_needs_fewer_hvps(dense):
 
 
 def test_matvec_variants(dense):
-    """The matvec API, as used with Objective.hvp: top, bottom, lambda_min, no lax.map."""
+    """The matvec API, as used with Objective.hvp: top, bottom, lambda_min, sharpness."""
     H, w, _ = dense["mlp"]
     mv = Partial(_dense_matvec, jnp.asarray(H))  # compiled and cached inside
     U0 = _rand((len(MLP_X), 2), 14)
-    vals, _, info = C.top_eigenpairs_matvec(mv, U0, tol=1e-10)
+    vals, _, info = C.top_eigenpairs_matvec(mv, U0, tol=1e-10, vectorize=False)  # lax.map
     np.testing.assert_allclose(vals, w[::-1][:2], rtol=1e-8)
-    vals, _, info = C.bottom_eigenpairs_matvec(mv, U0, tol=1e-10, max_iters=300)
+    vals, _, info = C.bottom_eigenpairs_matvec(mv, U0, tol=1e-10, max_iters=300, vectorize=False)
     np.testing.assert_allclose(vals, w[:2], rtol=1e-8)
     lam, _ = C.lambda_min_matvec(mv, U0[:, 0], tol=1e-10, max_iters=300)
     np.testing.assert_allclose(lam, w[0], rtol=1e-8)
@@ -343,7 +356,9 @@ def test_sharpness_gradient_matches_finite_differences(name, dense):
         Sp, _ = C.sharpness(f, x + h * e, u, tol=1e-12)
         Sm, _ = C.sharpness(f, x - h * e, u, tol=1e-12)
         fd = (Sp - Sm) / (2 * h)
-        np.testing.assert_allclose(float(g @ e), float(fd), rtol=1e-5, atol=1e-7 * float(jnp.linalg.norm(g)))
+        np.testing.assert_allclose(
+            float(g @ e), float(fd), rtol=1e-5, atol=1e-7 * float(jnp.linalg.norm(g))
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -361,7 +376,7 @@ def _sphere_max(T: np.ndarray, n_samples: int, seed: int) -> float:
     rng = np.random.default_rng(seed)
     V = rng.standard_normal((n_samples, d))
     V /= np.linalg.norm(V, axis=1, keepdims=True)
-    sub = "".join("abcdefgh"[: m])
+    sub = "".join("abcdefgh"[:m])
     vals = np.abs(np.einsum(f"{sub},{','.join('n' + c for c in sub)}->n", T, *([V] * m)))
     best = 0.0
     for i in np.argsort(vals)[-5:]:
@@ -409,7 +424,9 @@ def test_rho3_mlp_against_dense_tensor():
 def test_tensor_norm_order2_is_spectral_norm(dense):
     H, w, _ = dense["poly"]
     Hj = jnp.asarray(H)
-    rho, v, info = C.tensor_norm(lambda v: Hj @ v, _rand((POLY.d, 3), 40), 2, tol=1e-10, max_iters=2000)
+    rho, v, info = C.tensor_norm(
+        lambda v: Hj @ v, _rand((POLY.d, 3), 40), 2, tol=1e-10, max_iters=2000
+    )
     np.testing.assert_allclose(rho, np.max(np.abs(w)), rtol=1e-9)
 
 

@@ -182,9 +182,12 @@ def test_track_against_dense_recomputation(net, start, tracked):
     d = start.shape[0]
     I = jnp.eye(d)
     rec = {k: [] for k in ("u", "gS", "g", "H", "w")}
+    # u is defined up to sign: take track's (fixed by its own start vector), via gd/x at t = 0
+    v0 = gds[0] - daggers[0].theta
+    sign = np.sign(traj["gd/x"][0] * float(daggers[0].u @ v0))
     for Pt in daggers:
         w, V = dense(Pt.theta)
-        u = V[:, -1] * jnp.sign(V[:, -1] @ Pt.u)
+        u = V[:, -1] * jnp.sign(V[:, -1] @ Pt.u) * sign
         rec["u"].append(u)
         rec["gS"].append(grad_S(Pt.theta))
         rec["g"].append(obj.grad(Pt.theta))
@@ -192,7 +195,6 @@ def test_track_against_dense_recomputation(net, start, tracked):
         rec["w"].append(w)
         assert abs(float(w[-1]) - 2 / LR) < 1e-10 and abs(float(rec["g"][-1] @ u)) < 1e-10
     # dense predicted and generalized dynamics (eq. (6), eq. (11)) and beta_{s->t} (eq. (10))
-    v0 = gds[0] - daggers[0].theta
     vp, vg = [v0], [v0]
     for t in range(STEPS):
         u, u1, gS, g, H = rec["u"][t], rec["u"][t + 1], rec["gS"][t], rec["g"][t], rec["H"][t]

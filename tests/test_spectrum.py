@@ -14,7 +14,14 @@ import pytest
 
 from eos.data import Dataset
 from eos.objective import Objective, build
-from eos.spectrum import DivergenceError, GDRun, cached, crossing_steps, phase_median, run_gd
+from eos.spectrum import (
+    DivergenceError,
+    GDRun,
+    cached,
+    crossing_steps,
+    regime_windows,
+    run_gd,
+)
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +114,20 @@ def test_crossing_steps():
         crossing_steps(GDRun(run.arrays, {"lr": None}))
 
 
-def test_phase_median():
-    reg = np.array([0.1, 0.2, 0.9, 0.8, 0.7, np.nan, 0.3])
-    # windows of length 3 starting at i cover [i, i+3); inside [2, 8): starts 2..5
-    assert phase_median(reg, 3, 2, 8) == pytest.approx(0.8)
-    assert np.isnan(phase_median(reg, 3, 5, 7))
+def test_regime_windows():
+    thr = 10.0
+    ev = np.array([[9, 1]] * 3 + [[11, 1]] * 4 + [[11, 12]] * 4 + [[11, 9]] * 2, dtype=float)
+    # unstable counts per step: 0 0 0 1 1 1 1 2 2 2 2 1 1
+    one, several = regime_windows(ev, thr, 3)
+    np.testing.assert_array_equal(np.flatnonzero(one), [3, 4])
+    np.testing.assert_array_equal(np.flatnonzero(several), [7, 8])
+    x = np.array([0, 0, 0, 1e-6, 1e-5, 1e-4, 5e-3, 0.1, 0.2, 0.1, 0.1, 0.05, 0.02])
+    one, several = regime_windows(ev, thr, 3, x=x, blown=0.01)
+    # window [3, 6) peaks at 1e-4 < 1% of 0.2: still the exponential growth from rounding level
+    np.testing.assert_array_equal(np.flatnonzero(one), [4])
+    np.testing.assert_array_equal(np.flatnonzero(several), [7, 8])
+    with pytest.raises(ValueError, match="window"):
+        regime_windows(ev, thr, 20)
 
 
 def test_cached_computes_once(tmp_path, monkeypatch):

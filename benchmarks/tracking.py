@@ -1,0 +1,182 @@
+"""Speed of eos.dynamics.track: seconds per tracked step, by component and HVP count.
+
+Setting (the brief's reference): the paper's MLP (656,810 parameters) on the first 1,000
+CIFAR-10 training images, categorical MSE, eta = 0.02, tracked in float64 from the first
+unstable GD iterate. Prints
+
+1. unit costs on this machine (gradient, HVP, 4 vmapped HVPs, a tangent-only HVP after
+   ``jax.linearize``, the third derivative grad^3 L(u, u)), to read the rest in HVP-equivalents;
+2. per-component seconds, calls and HVP/gradient counts per tracked step of the optimised
+   tracker (defaults) and of a *straightforward* configuration (every eigen-solve to a fixed
+   tolerance of 1e-10, the paper's three fixed projection sub-steps each with a fresh eigen-solve
+   and third derivative, RK4 flow with h S <= 1/2, every diagnostic at every step);
+3. the wall-clock seconds per step without per-component synchronisation, and how far the
+   optimised outputs are from the straightforward ones.
+
+Usage: ``python benchmarks/tracking.py [--steps 30] [--baseline-steps 4] [--n 1000]``.
+Needs EOS_DATA_DIR (CIFAR-10). The instability point is cached under ``_build/bench-cache``.
+The machine is shared: run when idle and report the load average printed at the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import eos  # noqa: F401  (float64)
+from eos import data
+from eos import dynamics as dyn
+from eos.dynamics import _ops
+from eos.objective import build
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timeit(fn, *args, repeat: int = 5) -> float:
+    jax.block_until_ready(fn(*args))
+    best = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best.append(time.perf_counter() - t0)
+    return float(np.median(best))
+
+
+def instability_point(obj, p0, lr: float, n: int) -> tuple[jax.Array, jax.Array]:
+    cache = ROOT / "_build" / "bench-cache" / f"mlp_cifar{n}_lr{lr:g}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return jnp.asarray(z["params"], jnp.float64), jnp.asarray(z["eigvec"], jnp.float64)
+    res = dyn.to_instability(obj, p0, lr=lr, max_steps=50_000, progress=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, params=res.params, eigvec=res.eigvec, step=res.step)
+    print(f"instability at GD step {res.step} (S = {res.sharpness:.4f})")
+    return jnp.asarray(res.params, jnp.float64), jnp.asarray(res.eigvec, jnp.float64)
+
+
+def unit_costs(obj, p) -> dict[str, float]:
+    v = jax.random.normal(jax.random.PRNGKey(1), p.shape, p.dtype)
+    V4 = jax.random.normal(jax.random.PRNGKey(2), (p.shape[0], 4), p.dtype)
+
+    @jax.jit
+    def tangent4(p, v):
+        _, _, mv = _ops.linearize(obj, p)
+        out = v
+        for _ in range(4):
+            out = mv(out) / 100.0
+        return out
+
+    @jax.jit
+    def lin_only(p):
+        loss, g, _ = _ops.linearize(obj, p)
+        return loss, g
+
+    costs = {
+        "gradient": timeit(jax.jit(obj.grad), p),
+        "loss": timeit(jax.jit(obj.value), p),
+        "hvp": timeit(jax.jit(obj.hvp), p, v),
+        "4 vmapped hvps": timeit(jax.jit(obj.hvp), p, V4),
+        "D3 = grad^3 L(u,u)": timeit(jax.jit(lambda p, u: obj.D(p, 3, u, u)), p, v),
+    }
+    t_lin = timeit(lin_only, p)
+    costs["linearize (loss+grad)"] = t_lin
+    costs["tangent hvp after linearize"] = (timeit(tangent4, p, v) - t_lin) / 4
+    return costs
+
+
+STRAIGHTFORWARD = dict(
+    eig_tol=1e-10, point_tol=1e-10, proj_tol=1e-10, substeps=3, adaptive=False, predictor=False,
+    fresh_direction=True, flow_method="rk4", diag_every=1, lambda2_every=1, accuracy_every=1,
+)  # fmt: skip
+OPTIMISED = dict(diag_every=50, lambda2_every=10, accuracy_every=10)
+
+COMPONENTS = {
+    "gd": "GD: loss, gradient, S(theta_t)",
+    "predicted": "predicted: L, S at theta-dagger + v",
+    "generalized": "generalized: L, S at theta-dagger + v_gen",
+    "line": "generalized: L, F', F'' on the line",
+    "flow": "flow: integrate one interval",
+    "constrained": "theta-dagger: projection + grad S",
+    "hvps_dagger": "HVPs at theta-dagger (v, v_gen, beta followers)",
+    "records": "per-step scalars",
+    "update": "GD step, predicted updates",
+    "lambda2": "lambda_2 (every lambda2_every)",
+    "accuracy": "accuracy (every accuracy_every)",
+    "assumptions": "App. E quantities (every diag_every)",
+    "quadratic": "App. F line profile (every diag_every)",
+}
+
+
+def run(obj, th0, u0, lr, steps, settings, label):
+    kw = dict(lr=lr, steps=steps, generalized=True, progress=False, u0=u0, **settings)
+    dyn.track(obj, th0, **dict(kw, steps=1), timing=False)  # compile
+    t0 = time.perf_counter()
+    plain = dyn.track(obj, th0, **kw)
+    wall = time.perf_counter() - t0
+    timed = dyn.track(obj, th0, **kw, timing=True)
+    n = timed.steps_done + 1
+    secs, calls = timed.meta["timing_seconds"], timed.meta["timing_calls"]
+    print(f"\n### {label}: {steps} steps, {wall / n:.3f} s per step (wall clock, no syncs)\n")
+    print("| component | s / step | calls / step | ms / call |")
+    print("|---|---:|---:|---:|")
+    total = 0.0
+    for k, desc in COMPONENTS.items():
+        if k in secs:
+            total += secs[k] / n
+            print(
+                f"| {desc} | {secs[k] / n:.3f} | {calls[k] / n:.2f} | {1e3 * secs[k] / calls[k]:.0f} |"
+            )
+    print(f"| **total (synchronised)** | **{total:.3f}** | | |")
+    a = timed.arrays
+    cost = {k[5:]: float(np.mean(a[k][1:])) for k in a if k.startswith("cost/")}
+    print(
+        "\nHVPs / gradients per step (mean over steps >= 1): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cost.items()))
+    )
+    print(f"projection sub-steps per step: {np.mean(a['constrained/substeps'][1:]):.2f}")
+    return plain, wall / n, total
+
+
+def compare(a: dyn.Trajectory, b: dyn.Trajectory) -> None:
+    n = min(a.steps_done, b.steps_done) + 1
+    print("\nOptimised vs straightforward outputs (max relative difference over the common steps):")
+    for k in ("gd/loss", "gd/sharpness", "gd/x", "predicted/x", "predicted/sharpness",
+              "generalized/x", "constrained/loss", "constrained/alpha", "constrained/delta",
+              "theorem1/sharpness", "flow/loss", "flow/distance"):  # fmt: skip
+        x, y = a[k][:n], b[k][:n]
+        scale = np.max(np.abs(y))
+        print(f"  {k:24s} {np.max(np.abs(x - y)) / scale:.2e} (of max |value| {scale:.3g})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--lr", type=float, default=0.02)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--baseline-steps", type=int, default=4)
+    args = ap.parse_args()
+    print(f"load average: {os.getloadavg()}, devices: {jax.devices()}")
+    ds = data.cifar10(args.n)
+    obj, p0 = build("mlp", ds, "mse")
+    th0, u0 = instability_point(obj, p0, args.lr, args.n)
+    costs = unit_costs(obj, th0)
+    print("\n### unit costs (float64)\n\n| operation | ms | HVP-equivalents |\n|---|---:|---:|")
+    for k, v in costs.items():
+        print(f"| {k} | {1e3 * v:.1f} | {v / costs['hvp']:.2f} |")
+    fast, fast_wall, _ = run(obj, th0, u0, args.lr, args.steps, OPTIMISED, "optimised (defaults)")
+    slow, slow_wall, _ = run(
+        obj, th0, u0, args.lr, args.baseline_steps, STRAIGHTFORWARD, "straightforward"
+    )
+    compare(fast, slow)
+    print(f"\nspeed-up {slow_wall / fast_wall:.1f}x; target 0.7 s/step: "
+          f"{'met' if fast_wall <= 0.7 else 'not met'} ({fast_wall:.3f} s/step)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
