@@ -60,7 +60,9 @@ def build_problem(n: int, steps: int, lr: float, seed: int):
     return f, p, obj
 
 
-def bench_dtype(f, p32: jax.Array, dtype, lr: float, tol: float, repeats: int) -> dict[str, Any]:
+def bench_dtype(
+    f, p32: jax.Array, dtype, lr: float, tol: float, repeats: int, rho: bool = False
+) -> dict[str, Any]:
     p = p32.astype(dtype)
     grad_f = jax.grad(f)
     grad = jax.jit(grad_f)
@@ -96,6 +98,16 @@ def bench_dtype(f, p32: jax.Array, dtype, lr: float, tol: float, repeats: int) -
     Hu1 = curvature.hvp(f, p1, u1)
     row["warm_true_res"] = float(jnp.linalg.norm(Hu1 - S1 * u1) / jnp.abs(S1))
     row["warm_est_res"] = float(info1.residuals[0])
+    if rho:  # operator norms of D3L and D4L (App. E): cold from 2 random starts, then warm
+        for name, fn in (("rho3", curvature.rho3), ("rho4", curvature.rho4)):
+            t0 = time.perf_counter()
+            r, w, rinfo = fn(f, p, tol=1e-3, max_iters=50, num_starts=2, key=key)
+            r = float(r)
+            t1 = time.perf_counter()
+            r1, _, rinfo1 = fn(f, p1, w, tol=1e-3, max_iters=50)
+            float(r1)
+            t2 = time.perf_counter()
+            row[name] = (r, int(rinfo.evaluations), t1 - t0, int(rinfo1.evaluations), t2 - t1)
     return row
 
 
@@ -132,6 +144,14 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         "warm ratio <= 1.5"
     )
     for r in rows:
+        for name in ("rho3", "rho4"):
+            if name in r:
+                val, ev, t, ev1, t1 = r[name]
+                print(
+                    f"  {r['dtype']}: {name} = {val:.4g} (tol 1e-3): cold {ev} contractions "
+                    f"{t:.1f} s incl. compile, warm {ev1} contractions {t1:.1f} s"
+                )
+    for r in rows:
         ok = (
             r["hvp_s"] <= 2 * r["grad_s"]
             and r["warm_hvps"] <= 15
@@ -149,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--rho", action="store_true", help="also time rho3/rho4 (App. E)")
     args = parser.parse_args(argv)
     if args.n < 1 or args.steps < 0 or args.repeats < 1:
         parser.error("--n and --repeats must be >= 1, --steps >= 0")
@@ -157,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     f, p, _ = build_problem(args.n, args.steps, args.lr, args.seed)
     print(f"setup (data, {args.steps} GD steps): {time.perf_counter() - t0:.1f} s")
     rows = [
-        bench_dtype(f, p, jnp.dtype(name), args.lr, args.tol, args.repeats)
+        bench_dtype(f, p, jnp.dtype(name), args.lr, args.tol, args.repeats, args.rho)
         for name in args.dtypes.split(",")
     ]
     report(rows, args)

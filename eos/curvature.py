@@ -471,13 +471,13 @@ def _block_lanczos(
     i0 = jnp.zeros((), jnp.int32)
 
     X0 = U0.T
-    Q0, _, _, v0 = _orthonormalize_block(
-        X0, jnp.zeros((1, d), dtype), i0, i0, jnp.linalg.norm(X0, axis=1), i0
-    )
+    # Householder QR: orthonormal columns even when U0 is rank deficient (then the
+    # missing directions are arbitrary, which is all a start block needs)
+    Q0 = jnp.linalg.qr(U0)[0].T
     state = _LanczosState(
         V=jnp.zeros((M_buf, d), dtype).at[:b].set(Q0),
         T=jnp.zeros((M, M), dtype),
-        valid=jnp.zeros((M_buf,), bool).at[:b].set(v0),
+        valid=jnp.zeros((M_buf,), bool).at[:b].set(True),
         p=i0,
         lstart=i0,
         it=i0,
@@ -620,10 +620,10 @@ def _top_f_impl(
 ) -> tuple[Array, Array, EigenInfo]:
     _, lin = jax.linearize(jax.grad(f), x)  # primal pass once; each HVP is a tangent pass
     sign = jnp.asarray(sign, x.dtype)
+    mv = _block_matvec(lambda v: sign * lin(v), vectorize)
     vals, vecs, info = _block_lanczos(
-        _block_matvec(lambda v: sign * lin(v), vectorize), U0, tol, atol, max_iters,
-        basis_size=basis_size, keep=keep,
-    )  # fmt: skip
+        mv, U0, tol, atol, max_iters, basis_size=basis_size, keep=keep
+    )
     return sign * vals, vecs, info
 
 
@@ -640,10 +640,10 @@ def _top_mv_impl(
     vectorize: bool,
 ) -> tuple[Array, Array, EigenInfo]:
     sign = jnp.asarray(sign, U0.dtype)
+    mv = _block_matvec(lambda v: (sign * matvec(v)).astype(U0.dtype), vectorize)
     vals, vecs, info = _block_lanczos(
-        _block_matvec(lambda v: sign * matvec(v), vectorize), U0, tol, atol, max_iters,
-        basis_size=basis_size, keep=keep,
-    )  # fmt: skip
+        mv, U0, tol, atol, max_iters, basis_size=basis_size, keep=keep
+    )
     return sign * vals, vecs, info
 
 

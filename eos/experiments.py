@@ -21,9 +21,13 @@ every step and the sharpness every ``sharpness_every`` steps.
 :func:`run` computes (or fetches from the on-disk cache, see :mod:`eos.results`) and returns a
 :class:`Result`; :func:`load` only reads. Results are keyed by a hash of the configuration
 (:meth:`ExperimentConfig.key_dict`: everything except the name and the checkpoint interval)
-together with a fingerprint of the ``eos`` source, so changing either recomputes. Runs save an
-atomic checkpoint every ``checkpoint_every`` steps and resume from the last one after an
-interruption.
+together with a fingerprint of the ``eos`` source (:func:`eos.results.source_fingerprint`), so
+changing either recomputes; the first phase is cached on its own (:data:`PHASE1_FIELDS`) and shared
+by experiments that agree on it. Runs save an atomic checkpoint every ``checkpoint_every`` steps and
+resume from the last one after an interruption. Results live under ``$EOS_RESULTS_DIR`` (default
+``pooch.os_cache("eos")/"results"``); see :mod:`eos.results` for the layout and file format.
+
+Command line: ``python -m eos list|run|show`` (:mod:`eos.cli`).
 """
 
 from __future__ import annotations

@@ -151,9 +151,7 @@ def gd_curves(result: Any) -> dict[str, np.ndarray]:
     keep = h_step < t0  # step t0 itself is the first entry after instability
     loss_step = np.concatenate([h_step[keep], t0 + np.asarray(result["step"], np.int64)])
     loss = np.concatenate([np.asarray(h["loss"])[keep], np.asarray(result["gd/loss"])])
-    s_step = np.concatenate(
-        [h_step[keep], t0 + np.asarray(result["gd/sharpness_step"], np.int64)]
-    )
+    s_step = np.concatenate([h_step[keep], t0 + np.asarray(result["gd/sharpness_step"], np.int64)])
     sharp = np.concatenate([np.asarray(h["sharpness"])[keep], np.asarray(result["gd/sharpness"])])
     return {
         "loss_step": loss_step,
@@ -321,7 +319,11 @@ ASSUMPTION_PANELS: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
     (r"A4: $\|\nabla S^\perp_t\|/\rho_3$", ("a4_grad_sharpness_over_rho3",), None),
     (r"A3: $\rho_4$ vs $\eta\rho_3^2$", ("rho4", "eta_rho3_sq"), None),
     (r"A5: $\|\nabla^3L_t(v,w)\|/\rho_3$, $v,w\perp u$", ("a5_third_perp",), "epsilon"),
-    (r"A5: $|\nabla^2L_t(\hat v^\perp,\hat v^\perp)|$ ratio", ("a5_hessian_displacement",), "epsilon"),
+    (
+        r"A5: $|\nabla^2L_t(\hat v^\perp,\hat v^\perp)|$ ratio",
+        ("a5_hessian_displacement",),
+        "epsilon",
+    ),
     (r"A5: $|\lambda_{\min}|/\|\nabla^2L_t\|$", ("a5_lambda_min",), "epsilon"),
 )
 
@@ -513,13 +515,12 @@ def _draw_tracking_row(axes, a, eta, *, two_step, generalized, window=None, lege
 
 
 def _autoscale_y(ax, t0: float, t1: float) -> None:
+    """Fit the y-range to the data lines inside ``[t0, t1]`` (reference lines ignored)."""
     lo, hi = np.inf, -np.inf
     for line in ax.get_lines():
+        if line.get_transform() != ax.transData:  # axhline & co. span the axes
+            continue
         x, y = (np.asarray(v, np.float64) for v in line.get_data())
-        if x.size < 2:  # axhline and friends span the axes
-            y = np.asarray(y, np.float64)
-            if line.get_transform() is not ax.transData:
-                continue
         m = (x >= t0) & (x <= t1) & np.isfinite(y)
         if m.any():
             lo, hi = min(lo, y[m].min()), max(hi, y[m].max())
@@ -545,7 +546,8 @@ def plot_tracking(
     Top row: a zoom on one cycle (``window``, default :func:`cycle_window`); bottom row: the
     whole run, the zoom marked by a dashed rectangle. ``two_step``: sharpness as two-step
     averages (the paper's choice; Theorem 1's period-2 term :math:`(\\nabla S_t\\cdot u_t)\\hat x_t`
-    cancels; the zoom also shows GD's raw sharpness, faint), ``False`` for raw values. ``generalized``: add App. F's generalized predictions.
+    cancels; the zoom also shows GD's raw sharpness, faint), ``False`` for raw values.
+    ``generalized``: add App. F's generalized predictions.
     """
     a = _arrays(result)
     eta = _lr(result, lr)

@@ -307,15 +307,28 @@ def plot_line_profiles(
     return idx
 
 
-def plot_classification(ax: plt.Axes, series: Mapping[str, Any], *, color: Any, label: str) -> None:
-    """:math:`(S_\\infty - 2/\\eta)/(2/\\eta)` per diagnostic step, marked by the class of :math:`F_t`."""
+def plot_classification(
+    ax: plt.Axes,
+    series: Mapping[str, Any],
+    *,
+    color: Any,
+    label: str,
+    quantity: str = "relative_offset",
+) -> None:
+    """``series[quantity]`` per diagnostic step, each point marked by the class of :math:`F_t`.
+
+    ``quantity``: ``"relative_offset"`` (:math:`(S_\\infty - 2/\\eta)/(2/\\eta)`) or
+    ``"even_at_delta"`` (:math:`F^{even}_t(\\delta_t)\\,\\eta/\\delta_t^2`), see :func:`profile_series`.
+    """
+    if quantity not in ("relative_offset", "even_at_delta"):
+        raise ValueError(f"quantity must be 'relative_offset' or 'even_at_delta', got {quantity!r}")
     steps = np.asarray(series["step"])
-    rel = np.asarray(series["relative_offset"])
-    ax.plot(steps, rel, color=color, lw=1.0, label=label)
+    vals = np.asarray(series[quantity])
+    ax.plot(steps, vals, color=color, lw=1.0, label=label)
     for cls, marker in CLASS_MARKERS.items():
         m = np.array([c == cls for c in series["classes"]], dtype=bool)
         if m.any():
-            ax.scatter(steps[m], rel[m], marker=marker, color=color, s=36, zorder=3)
+            ax.scatter(steps[m], vals[m], marker=marker, color=color, s=36, zorder=3)
     ax.axhline(0.0, color=COLORS["threshold"], lw=0.8, ls="--")
 
 

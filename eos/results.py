@@ -22,7 +22,11 @@ Cache keys
 
 Where
     The root folder is ``$EOS_RESULTS_DIR`` if set, else ``pooch.os_cache("eos") / "results"``
-    (e.g. ``~/.cache/eos/results`` on Linux); each run gets ``<root>/<cache key>/``.
+    (e.g. ``~/.cache/eos/results`` on Linux). :mod:`eos.experiments` stores each run as
+    ``<root>/<cache key>/result.npz`` (plus ``checkpoint-after.npz`` while it runs) and the
+    shared first phase (gradient descent to instability) as
+    ``<root>/instability/<phase-1 key>/instability.npz`` (plus ``checkpoint-instability.npz``).
+    Old results are never deleted automatically; remove the folder to reclaim space.
 """
 
 from __future__ import annotations

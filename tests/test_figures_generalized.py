@@ -171,3 +171,14 @@ def test_markdown_table():
     assert lines[3] == "| b | — | 2 | — | — | nan |"
     with pytest.raises(ValueError):
         fg.markdown_table({})
+
+
+def test_plot_classification_marks_each_class():
+    s = fg.profile_series(_arrays([(-0.5, 0.0, 0.3), (0.7, 0.0, 0.2), (0.0, 0.0, 0.4)]), LR)
+    fig, ax = plt.subplots()
+    fg.plot_classification(ax, s, color="k", label="run", quantity="even_at_delta")
+    assert np.allclose(ax.lines[0].get_ydata(), s["even_at_delta"])
+    assert len(ax.collections) == 3  # sub, super and quadratic points, one scatter each
+    with pytest.raises(ValueError, match="quantity"):
+        fg.plot_classification(ax, s, color="k", label="run", quantity="kappa")
+    plt.close(fig)

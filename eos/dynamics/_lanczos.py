@@ -110,7 +110,8 @@ def lanczos_top(
     )
     j, Q, _, alphas, betas, _, theta, res = jax.lax.while_loop(cond, body, init)
     _, s = ritz(alphas, betas, j - 1)
-    y = Q.T @ s
+    # Ritz vector from the j basis vectors built (the other rows are never touched).
+    y = jax.lax.fori_loop(0, j, lambda i, y: y + s[i] * Q[i], jnp.zeros_like(q0))
     y = y / jnp.linalg.norm(y)
     y = jnp.where(jnp.dot(y, q0) < 0, -y, y)
     return LanczosResult(theta, y, res, j)

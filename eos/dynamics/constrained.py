@@ -281,6 +281,7 @@ def constrained_step(
     adaptive: bool = True,
     predictor: bool = True,
     fresh_direction: bool = False,
+    u_warm: jax.Array | None = None,
 ) -> Projection:
     r""":math:`\theta^\dagger_{t+1} = \mathrm{proj}_{\mathcal M}(\theta^\dagger_t - \eta\nabla L_t)` (eq. (2)).
 
@@ -290,7 +291,9 @@ def constrained_step(
     projections, each with a fresh eigen-solve and third derivative); the defaults are the
     cheaper variant described in the module docstring (``predictor`` counts as one sub-step).
     Whether the sharpness constraint is active is decided from the linearisation at
-    :math:`\theta^\dagger_t` (predictor) or at the first evaluation.
+    :math:`\theta^\dagger_t` (predictor) or at the first evaluation. ``u_warm``: start vector of
+    the first eigen-solve (default :math:`u_t`; e.g. the extrapolation :math:`2u_t - u_{t-1}`).
+    The new :math:`u_{t+1}` is sign-aligned with it.
     """
     dtype = current.theta.dtype
     lr_ = jnp.asarray(lr, dtype)
@@ -311,10 +314,11 @@ def constrained_step(
             lr=lr,
             active=active,
         )
+    warm = current.u if u_warm is None else u_warm
     out = _project_loop(
         objective,
         theta,
-        current.u,
+        warm,
         lr,
         substeps=substeps - (1 if predictor else 0),
         tol=tol,

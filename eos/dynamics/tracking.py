@@ -204,7 +204,9 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
     @jax.jit
     def point(theta, u0):
         """Loss, gradient, sharpness (Lanczos warm-started from u0) at theta."""
-        loss, g, r = _ops.point_eigen(objective, theta, u0, tol=point_tol, max_iters=eig_iters)
+        loss, g, r = _ops.point_eigen(
+            objective, theta, u0, tol=point_tol, max_iters=c["point_max_iters"]
+        )
         return loss, g, r.value, r.vector, r.matvecs, r.residual
 
     @jax.jit
@@ -222,12 +224,19 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         )  # fmt: skip
 
     @jax.jit
-    def advance_dagger(P):
-        return constrained_step(
+    def advance_dagger(P, u_prev):
+        warm = _ops.unit(2 * P.u - u_prev) if c["extrapolate"] else P.u
+        P1 = constrained_step(
             objective, P, lr, substeps=c["substeps"], tol=c["proj_tol"], eig_tol=eig_tol,
             eig_max_iters=eig_iters, adaptive=c["adaptive"], predictor=c["predictor"],
-            fresh_direction=c["fresh_direction"],
+            fresh_direction=c["fresh_direction"], u_warm=warm,
         )  # fmt: skip
+        return P1._replace(u=jnp.where(jnp.dot(P1.u, P.u) < 0, -P1.u, P1.u))
+
+    @jax.jit
+    def extrapolate(u1, u2):
+        """Start vector 2 u1 - u2 (u1, u2: the last two vectors of a smooth sequence)."""
+        return _ops.unit(2 * u1 - u2) if c["extrapolate"] else u1
 
     @jax.jit
     def initial_projection(theta, u0):
@@ -322,6 +331,7 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
 
     fns = dict(
         point=point, line=line, advance_flow=advance_flow, advance_dagger=advance_dagger,
+        extrapolate=extrapolate,
         initial_projection=initial_projection, dagger_hvps=dagger_hvps,
         lambda2=lambda2, accuracy=accuracy, records=records, update=update,
     )  # fmt: skip
@@ -371,16 +381,18 @@ def track(
     u0: Any = None,
     eig_tol: float = 1e-8,
     point_tol: float = 1e-3,
-    eig_max_iters: int = 48,
+    eig_max_iters: int = 24,
+    point_max_iters: int = 12,
     proj_tol: float = 1e-7,
     substeps: int = 3,
     adaptive: bool = True,
     predictor: bool = True,
     fresh_direction: bool = False,
+    extrapolate: bool = True,
     flow_method: str = "etd",
     flow_courant: float | None = None,
     lambda2_tol: float = 1e-4,
-    lambda2_iters: int = 60,
+    lambda2_iters: int = 40,
     divergence_factor: float = 1e3,
     dtype: Any = jnp.float64,
     resume_from: dict[str, np.ndarray] | None = None,
@@ -407,11 +419,19 @@ def track(
         quadratic_multiples: the grid of App. F's line profile, in units of :math:`\\delta_t`
             (must contain 1).
         u0: start vector of the first eigen-solve (default: a fixed random vector).
-        eig_tol: relative residual of the eigen-solves at :math:`\\theta^\\dagger` (they define
-            :math:`u_t`, hence :math:`x_t`); point_tol: of the sharpness at the other points
-            (error in :math:`S` ~ point_tol^2).
+        eig_tol / eig_max_iters: relative residual and Krylov size of the eigen-solves at
+            :math:`\\theta^\\dagger` (they define :math:`u_t`, hence :math:`x_t`; the eigenvector
+            error is about ``eig_tol * S / (S - lambda_2)``).
+        point_tol / point_max_iters: the same for the sharpness at the GD, predicted,
+            generalized and flow points. The Ritz value is a lower bound of :math:`S` with error
+            at most ``point_tol^2 * S^2 / (S - lambda_2)`` (Rayleigh quotient), about 2e-6
+            relative for the default 1e-3: exact for every purpose here (Theorem 1's sharpness
+            error is :math:`O(\\epsilon^2/\\eta)`).
         proj_tol / substeps / adaptive / predictor / fresh_direction: projection settings
             (:func:`eos.dynamics.constrained.constrained_step`).
+        extrapolate: warm-start every eigen-solve from the linear extrapolation of its own
+            sequence (``2 u_{t-1} - u_{t-2}``; for the oscillating GD / predicted iterates the
+            same-parity vectors ``2 u_{t-2} - u_{t-4}``) instead of the last vector.
         flow_method / flow_courant: gradient-flow integrator (:mod:`eos.dynamics.flow`).
         divergence_factor: GD has diverged when its loss is not finite or exceeds this multiple
             of its loss at step 0 (the run then stops with ``stop_reason="gd_diverged"``).
@@ -430,7 +450,7 @@ def track(
     for name, val in (("diag_every", diag_every), ("lambda2_every", lambda2_every),
                       ("accuracy_every", accuracy_every), ("beta_every", beta_every),
                       ("checkpoint_every", checkpoint_every), ("substeps", substeps),
-                      ("eig_max_iters", eig_max_iters)):  # fmt: skip
+                      ("eig_max_iters", eig_max_iters), ("point_max_iters", point_max_iters)):  # fmt: skip
         check_steps(val, name)
     if isinstance(beta_max, bool) or not isinstance(beta_max, (int, np.integer)) or beta_max < 0:
         raise ValueError(f"beta_max must be a non-negative integer, got {beta_max!r}")
@@ -457,9 +477,11 @@ def track(
 
     cfg = (
         ("lr", lr), ("point_tol", point_tol), ("eig_tol", eig_tol),
-        ("eig_max_iters", int(eig_max_iters)), ("proj_tol", proj_tol), ("substeps", int(substeps)),
+        ("eig_max_iters", int(eig_max_iters)), ("point_max_iters", int(point_max_iters)),
+        ("proj_tol", proj_tol), ("substeps", int(substeps)),
         ("adaptive", bool(adaptive)), ("predictor", bool(predictor)),
         ("fresh_direction", bool(fresh_direction)), ("flow_method", flow_method),
+        ("extrapolate", bool(extrapolate)),
         ("flow_courant", flow_courant), ("lambda2_tol", lambda2_tol),
         ("lambda2_iters", int(lambda2_iters)), ("diagnostics", bool(diagnostics)),
         ("quadratic_multiples", multiples), ("generalized", bool(generalized)),
@@ -472,8 +494,11 @@ def track(
         diagnostics=bool(diagnostics), eig_tol=eig_tol, point_tol=point_tol, proj_tol=proj_tol,
         substeps=int(substeps), adaptive=bool(adaptive), predictor=bool(predictor),
         fresh_direction=bool(fresh_direction), flow_method=flow_method,
+        extrapolate=bool(extrapolate),
         flow_courant=flow_courant, dtype=str(dtype), num_params=int(theta0.shape[0]),
-        divergence_factor=float(divergence_factor),
+        divergence_factor=float(divergence_factor), eig_max_iters=int(eig_max_iters),
+        point_max_iters=int(point_max_iters), lambda2_tol=float(lambda2_tol),
+        lambda2_iters=int(lambda2_iters), quadratic_multiples=list(multiples),
     )  # fmt: skip
     tracker = _Tracker(objective, fns, settings, multiples, timing)
     if resume_from is None:
@@ -559,8 +584,8 @@ class _Tracker:
         self.flow_theta = theta0
         self.pred_v = v0
         self.gen_v = v0
-        self.warm = {"gd": [P.u, P.u], "predicted": [P.u, P.u], "generalized": [P.u, P.u],
-                     "flow": [u0]}  # fmt: skip
+        self.warm = {k: [P.u] * 4 for k in ("gd", "predicted", "generalized", "flow")}
+        self.u_prev = P.u
         self.l2_warm = jax.random.normal(jax.random.PRNGKey(1), theta0.shape, theta0.dtype)
         self.assump_warm = None
         self.followers: list[dict[str, Any]] = []  # {"start", "r", "Hr"}
@@ -607,10 +632,12 @@ class _Tracker:
         def at(name: str, theta: jax.Array):
             """Loss, gradient, sharpness at theta; warm start from the same sequence two steps
             back (the oscillating iterates alternate sides of theta-dagger) or one (the flow)."""
-            slots = self.warm[name]
-            i = t % len(slots)
-            loss, g, S, u, m, _ = call(name, f["point"], theta, slots[i])
-            slots[i] = u
+            slots = self.warm[name]  # vectors of steps t-1, t-2, t-3, t-4 (newest first)
+            k = 1 if name == "flow" else 2
+            w = call("extrapolate", f["extrapolate"], slots[k - 1], slots[2 * k - 1])
+            loss, g, S, u, m, _ = call(name, f["point"], theta, w)
+            slots.insert(0, u)
+            slots.pop()
             return loss, g, S, m
 
         gd_L, self.gd_grad, gd_S, mv_gd = at("gd", self.gd_theta)
@@ -714,7 +741,8 @@ class _Tracker:
             "flow", f["advance_flow"], self.flow_theta, self.flow_grad, self.flow_S, self.flow_u
         )
         self.flow_grads = int(flow_grads)
-        P1 = self._call("constrained", f["advance_dagger"], P)
+        P1 = self._call("constrained", f["advance_dagger"], P, self.u_prev)
+        self.u_prev = P.u
         d = P.theta.shape[0]
         R = (
             jnp.stack([fl["r"] for fl in self.followers])
@@ -780,6 +808,7 @@ class _Tracker:
     # ------------------------------------------------------------------ checkpoints
     def _vectors(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self._vector_names()}
+        out["u_prev"] = self.u_prev
         for name, slots in self.warm.items():
             for i, w in enumerate(slots):
                 out[f"warm_{name}_{i}"] = w
@@ -842,8 +871,9 @@ class _Tracker:
         for k in self._vector_names():
             setattr(self, k, arr(f"v/{k}"))
         self.warm = {}
-        for name, n in (("gd", 2), ("predicted", 2), ("generalized", 2), ("flow", 1)):
-            self.warm[name] = [arr(f"v/warm_{name}_{i}") for i in range(n)]
+        for name in ("gd", "predicted", "generalized", "flow"):
+            self.warm[name] = [arr(f"v/warm_{name}_{i}") for i in range(4)]
+        self.u_prev = arr("v/u_prev")
         aw = {k[len("assump_warm/") :]: arr(k) for k in st if k.startswith("assump_warm/")}
         self.assump_warm = aw or None
         self.followers = []
