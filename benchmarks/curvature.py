@@ -12,8 +12,9 @@ Targets: an HVP costs at most 2 gradients; a warm-started sharpness update needs
 15 HVPs and at most ``1.5 x HVPs x HVP-time`` in total.
 
 Run: ``EOS_DATA_DIR=/work/shared/data .venv/bin/python -m benchmarks.curvature``
-(``--n 1000 --steps 200 --repeats 5``). Timings are wall-clock medians after a warm-up
-(compile) call, with ``block_until_ready``; run on a quiet machine.
+(``--n 1000 --steps 200 --repeats 5``; ``--rho`` also times the App. E operator norms).
+Timings are wall-clock medians after a warm-up (compile) call, with
+``block_until_ready``; run on a quiet machine.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def _time(fn: Callable[[], Any], repeats: int) -> float:
 
 
 def build_problem(n: int, steps: int, lr: float, seed: int):
-    """``(f, p)``: the loss as a scalar function of flat float32 params after ``steps`` GD steps."""
+    """``(f, p, objective)``: the loss ``f = objective.fn`` of flat parameters and the float32
+    iterate ``p`` after ``steps`` GD steps from ``eos.objective.build('mlp', ...)``."""
     from eos import data, objective
 
     obj, p0 = objective.build("mlp", data.cifar10(n), "mse", seed=seed)

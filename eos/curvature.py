@@ -707,7 +707,10 @@ def top_eigenpairs(
         x: flat point, float32 or float64; all work is done in its dtype.
         U0: ``(d, k)`` start block; rank deficiency is repaired with random directions.
         tol: relative residual: stop when every pair has
-            ``||H u - lam u|| <= max(tol * |lam|, atol)``.
+            ``||H u - lam u|| <= max(tol * |lam|, atol)``. The residual is that of the
+            computed HVP, whose own rounding error sets a floor of a few ``eps`` of the
+            dtype: in float32 a ``tol`` below about ``1e-6`` is reported as met while the
+            residual with respect to the exact Hessian stalls near that floor.
         atol: absolute residual floor (useful when an eigenvalue may be ~0).
         max_iters: maximum block steps (may be traced); at most ``max_iters * k`` HVPs.
         basis_size: rows of the Lanczos basis buffer (static; default ``max(20, 4k + 2)``).

@@ -358,7 +358,7 @@ _TRACK_STEPS = {
 
 _MLP = {"paper": dict(width=200, depth=2), "quick": dict(width=200, depth=2),
         "smoke": dict(width=16, depth=2)}  # fmt: skip
-_CNN = {"paper": dict(width=32), "quick": dict(width=32), "smoke": dict(width=4)}
+_CNN = {"paper": dict(width=32), "quick": dict(width=32), "smoke": dict(width=8)}
 _RESNET = {
     "paper": dict(widths=(16, 32, 64, 128), blocks_per_stage=2),
     "quick": dict(widths=(8, 16, 32, 64), blocks_per_stage=2),  # TO-TUNE
@@ -370,6 +370,7 @@ _TRANSFORMER = {
     "smoke": dict(hidden_size=8, num_layers=1, num_heads=2, mlp_size=8),
 }
 _N_IMAGES = {"paper": 5_000, "quick": 1_000, "smoke": 32}  # quick: TO-TUNE
+_N_CNN = {"paper": 5_000, "quick": 1_000, "smoke": 64}  # quick: TO-TUNE
 _N_RESNET = {"paper": 5_000, "quick": 500, "smoke": 16}  # quick: TO-TUNE
 _N_SST2 = {"paper": 5_000, "quick": 1_000, "smoke": 32}  # quick: TO-TUNE
 _SST2_DATA = {"paper": {}, "quick": {}, "smoke": {"max_len": 16}}
@@ -380,10 +381,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("mlp-mse-cifar10", "MLP+MSE on CIFAR10", "mlp", "cifar10", "categorical_mse",
                 (0.02, 0.01, 0.005, 0.002), 0.002, _MLP, _N_IMAGES, smoke_lr=0.02),
         Setting("cnn-mse-cifar10", "CNN+MSE on CIFAR10", "cnn", "cifar10", "categorical_mse",
-                (0.02, 0.005, 0.002), 0.005, _CNN, _N_IMAGES, smoke_lr=0.3),
+                (0.02, 0.005, 0.002), 0.005, _CNN, _N_CNN, smoke_lr=0.1),
         Setting("cnn-logistic-cifar10cd", "CNN+Logistic on CIFAR10 (cats vs dogs)", "cnn",
                 "cifar10_binary", "logistic", (0.02, 0.01, 0.005, 0.002), None, _CNN,
-                _N_IMAGES, smoke_lr=3.0),
+                _N_CNN, smoke_lr=0.5),
         Setting("resnet18-mse-cifar10cd", "ResNet18+MSE on CIFAR10 (cats vs dogs)", "resnet18",
                 "cifar10_binary", "binary_mse", (0.002, 0.001), None, _RESNET, _N_RESNET,
                 smoke_lr=0.35),

@@ -293,7 +293,8 @@ def plot_theorem1(result: Any, *, lr: float | None = None, title: str | None = N
         (r_s, "sharpness", r"$\epsilon_t^2/\eta$"),
         (r_d, "deviation", r"$\epsilon_t\delta_t$"),
     ):
-        ax.semilogy(t, np.maximum(res[key], 1e-300), color=COLORS["gd"], lw=1.0, label="residual")
+        shown = np.where(res[key] > 0, res[key], np.nan)  # e.g. v_0 = v-hat_0 exactly
+        ax.semilogy(t, shown, color=COLORS["gd"], lw=1.0, label="residual")
         ax.semilogy(t, res[f"{key}_scale"], color=COLORS["threshold"], ls="--", lw=1.0,
                     label=scale_label)  # fmt: skip
         ax.set_xlabel("steps since instability")
@@ -487,7 +488,19 @@ def _series(a: Mapping[str, Any], prefix: str, what: str, two_step: bool):
 _TRACES = ("gd", "predicted", "constrained", "flow")
 
 
-def _draw_tracking_row(axes, a, eta, *, two_step, generalized, window=None, legend=False):
+def _figure_legend(fig: Figure, axes, *, top: float) -> None:
+    """One legend for the whole figure, above the panels (labels deduplicated, in order)."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels and not lab.startswith("_"):
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize="small",
+               bbox_to_anchor=(0.5, top))  # fmt: skip
+
+
+def _draw_tracking_row(axes, a, eta, *, two_step, generalized, window=None):
     a_l, a_s, a_d = axes
     if window is not None and two_step:  # the raw, period-2 sharpness of GD behind its average
         a_s.plot(np.asarray(a["step"], np.float64), _get(a, "gd/sharpness"), color=COLORS["gd"],
@@ -510,8 +523,6 @@ def _draw_tracking_row(axes, a, eta, *, two_step, generalized, window=None, lege
         for ax in axes:
             ax.set_xlim(t0, t1)
             _autoscale_y(ax, t0, t1)
-    if legend:
-        a_d.legend(loc="best", fontsize="x-small")
 
 
 def _autoscale_y(ax, t0: float, t1: float) -> None:
@@ -556,7 +567,7 @@ def plot_tracking(
     fig, axes = plt.subplots(2, 3, figsize=(12.5, 6.2))
     _draw_tracking_row(axes[0], a, eta, two_step=two_step, generalized=generalized,
                        window=window)  # fmt: skip
-    _draw_tracking_row(axes[1], a, eta, two_step=two_step, generalized=generalized, legend=True)
+    _draw_tracking_row(axes[1], a, eta, two_step=two_step, generalized=generalized)
     t0, t1 = window
     for ax_top, ax in zip(axes[0], axes[1]):
         y0, y1 = ax_top.get_ylim()
@@ -569,9 +580,10 @@ def plot_tracking(
     axes[0, 2].set_title(r"$\|\theta_t - \theta^\dagger_t\|$")
     axes[0, 0].set_ylabel("one cycle (zoom)")
     axes[1, 0].set_ylabel("whole run")
-    if title:
-        fig.suptitle(title)
     fig.tight_layout()
+    _figure_legend(fig, axes[1], top=1.0)
+    if title:
+        fig.suptitle(title, y=1.0 + 0.4 / fig.get_figheight(), va="bottom")
     return fig
 
 
@@ -588,16 +600,17 @@ def plot_tracking_overview(
     fig, axes = plt.subplots(n, 3, figsize=(12.5, 2.6 * n + 0.6), squeeze=False)
     for i, r in enumerate(results):
         _draw_tracking_row(axes[i], _arrays(r), _lr(r, None), two_step=two_step,
-                           generalized=generalized, legend=(i == 0))  # fmt: skip
+                           generalized=generalized)  # fmt: skip
         axes[i, 0].set_ylabel(rf"$\eta = {r.lr:g}$" + "\nloss")
     axes[0, 1].set_title("sharpness" + (" (two-step average)" if two_step else ""))
     axes[0, 0].set_title("training loss")
     axes[0, 2].set_title(r"$\|\theta_t - \theta^\dagger_t\|$")
     for ax in axes[-1]:
         ax.set_xlabel("steps since instability")
-    if title:
-        fig.suptitle(title, y=1.0)
     fig.tight_layout()
+    _figure_legend(fig, axes[0], top=1.0)
+    if title:
+        fig.suptitle(title, y=1.0 + 0.4 / fig.get_figheight(), va="bottom")
     return fig
 
 
@@ -617,20 +630,41 @@ AGREEMENT_COLUMNS: tuple[tuple[str, str], ...] = (
 def agreement_frame(results: Mapping[str, Any], **kwargs: Any):
     """The agreement table of Fig. 4 / App. G, one row per run.
 
-    Returns ``(frame, rows)``: a pandas DataFrame with :data:`AGREEMENT_COLUMNS` (relative errors
-    of the predicted loss and two-step-averaged sharpness against GD, median and worst over the
-    tracked steps; :math:`\\|\\theta_t-\\theta^\\dagger_t\\|/\\|\\hat v_t\\|`; complete cycles;
-    gradient flow's distance to :math:`\\theta^\\dagger` over GD's at the end; whether
-    :math:`(|x_t|, y_t)` approached :math:`(\\delta_t, 0)`), and the full
-    :func:`eos.analysis.agreement.agreement_table` rows ``{run: row}``. ``kwargs`` go to
-    ``agreement_table``.
+    Returns ``(frame, rows)``: a pandas DataFrame with the tracked steps, the stop reason, the
+    largest :math:`|S(\\theta^\\dagger_t) - 2/\\eta|` relative to :math:`2/\\eta` (how well the
+    constrained trajectory stays on the boundary of :math:`\\mathcal M`), and
+    :data:`AGREEMENT_COLUMNS` (relative errors of the predicted loss and two-step-averaged
+    sharpness against GD, median and worst over the tracked steps;
+    :math:`\\|\\theta_t-\\theta^\\dagger_t\\|/\\|\\hat v_t\\|`; complete cycles; gradient flow's
+    distance to :math:`\\theta^\\dagger` over GD's at the end; whether :math:`(|x_t|, y_t)`
+    approached :math:`(\\delta_t, 0)`), and the full
+    :func:`eos.analysis.agreement.agreement_table` rows ``{run: row}`` (with ``dagger_residual``
+    added). ``kwargs`` go to ``agreement_table``.
     """
     import pandas as pd
 
-    rows = {name: _agreement.agreement_table(_arrays(r), _lr(r, None), **kwargs)
-            for name, r in results.items()}  # fmt: skip
-    data = {name: {col: row.get(key) for col, key in AGREEMENT_COLUMNS}
-            for name, row in rows.items()}  # fmt: skip
+    rows: dict[str, dict[str, Any]] = {}
+    data: dict[str, dict[str, Any]] = {}
+    for name, r in results.items():
+        a = _arrays(r)
+        eta = _lr(r, None)
+        row = _agreement.agreement_table(a, eta, **kwargs)
+        res = (
+            _get(a, "constrained/residual_sharpness")
+            if "constrained/residual_sharpness" in a
+            else None
+        )
+        row["dagger_residual"] = (
+            float(np.max(np.abs(res)) * eta / 2) if res is not None else float("nan")
+        )
+        rows[name] = row
+        cells: dict[str, Any] = {
+            "tracked steps": getattr(r, "steps_done", row["steps"] - 1),
+            "stop": getattr(r, "stop_reason", ""),
+            "|S(dagger)-2/eta|/(2/eta)": row["dagger_residual"],
+        }
+        cells.update({col: row.get(key) for col, key in AGREEMENT_COLUMNS})
+        data[name] = cells
     frame = pd.DataFrame.from_dict(data, orient="index")
     frame.index.name = "run"
     return frame, rows

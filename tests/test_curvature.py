@@ -236,11 +236,13 @@ def test_restarts_converge(dense):
     """A basis of 6 vectors forces thick restarts; the answer is unchanged."""
     H, w, _ = dense["mlp"]
     S, u, info = C.sharpness(
-        MLP_F, jnp.asarray(MLP_X), tol=1e-10, basis_size=6, max_iters=400, return_info=True
+        MLP_F, jnp.asarray(MLP_X), tol=1e-8, basis_size=6, max_iters=400, return_info=True
     )
     assert bool(info.converged) and int(info.restarts) > 0
-    np.testing.assert_allclose(S, w[-1], rtol=1e-8)
-    assert _true_rel_residuals(H, [S], np.asarray(u)[:, None])[0] <= 1e-10
+    np.testing.assert_allclose(S, w[-1], rtol=1e-10)
+    true = _true_rel_residuals(H, [S], np.asarray(u)[:, None])[0]
+    assert true <= 1e-8
+    np.testing.assert_allclose(info.residuals[0], true, rtol=1e-3)  # still exact after restarts
 
 
 def _dense_matvec(A, v):

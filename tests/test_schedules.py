@@ -60,29 +60,51 @@ def test_inverse_sharpness_on_quadratic_matches_closed_form():
     np.testing.assert_allclose(run.params, np.linalg.matrix_power(M, T) @ p0, rtol=1e-8, atol=1e-12)
 
 
-def test_inverse_sharpness_tracks_a_changing_sharpness():
-    """L = sum a_i th_i^2/2 + b th_0^4/4 has Hessian diag(a_0 + 3 b th_0^2, a_1, ...)."""
-    a = np.array([2.0, 1.0, 0.5, *np.linspace(0.1, 1.2, 10)])
-    b = 0.7
-    aj = jnp.asarray(a)
-    obj = Objective.from_function(
-        lambda p: 0.5 * jnp.sum(aj * p**2) + b * p[0] ** 4 / 4, num_params=a.size
-    )
-    th = np.concatenate([[1.3, -0.8, 2.0], np.linspace(-1, 1, 10)])
-    T, scale = 15, 1.5
-    run = run_gd(obj, jnp.asarray(th), lr=inverse_sharpness(scale), steps=T, k=1, tol=1e-11)
+QUARTIC_A = np.array([2.0, 1.0, 0.5, *np.linspace(0.1, 1.2, 10)])
+QUARTIC_B = 0.7
+_QA = jnp.asarray(QUARTIC_A)
+# L = sum a_i th_i^2/2 + b th_0^4/4 has Hessian diag(a_0 + 3 b th_0^2, a_1, ...)
+QUARTIC = Objective.from_function(
+    lambda p: 0.5 * jnp.sum(_QA * p**2) + QUARTIC_B * p[0] ** 4 / 4, num_params=QUARTIC_A.size
+)
+
+
+def _quartic_gd_by_hand(th, T, scale, every):
+    a, b = QUARTIC_A, QUARTIC_B
     lrs, sharp = [], []
-    for _ in range(T):
-        S = max(a[0] + 3 * b * th[0] ** 2, a[1:].max())
-        sharp.append(S)
+    for t in range(T):
+        if t % every == 0:
+            S = max(a[0] + 3 * b * th[0] ** 2, a[1:].max())
+            sharp.append(S)
         lrs.append(scale / S)
         grad = a * th
         grad[0] += b * th[0] ** 3
         th = th - lrs[-1] * grad
+    return np.array(lrs), np.array(sharp), th
+
+
+def test_inverse_sharpness_tracks_a_changing_sharpness():
+    th = np.concatenate([[1.3, -0.8, 2.0], np.linspace(-1, 1, 10)])
+    T, scale = 15, 1.5
+    run = run_gd(QUARTIC, jnp.asarray(th), lr=inverse_sharpness(scale), steps=T, k=1, tol=1e-11)
+    lrs, sharp, th = _quartic_gd_by_hand(th, T, scale, every=1)
     np.testing.assert_allclose(run.sharpness, sharp, rtol=1e-9)
     np.testing.assert_allclose(run["lr"], lrs, rtol=1e-9)
     np.testing.assert_allclose(run.params, th, rtol=1e-8, atol=1e-12)
     assert len(set(np.round(lrs, 6))) > 3  # the schedule really changed
+
+
+def test_inverse_sharpness_with_a_stale_sharpness():
+    """refresh_sharpness=False: eta_t = c / S(theta_s), s the last multiple of eig_every."""
+    th = np.concatenate([[1.5, 0.3, -0.2], np.linspace(-1, 1, 10)])
+    T, every = 10, 3
+    run = run_gd(QUARTIC, jnp.asarray(th), lr=inverse_sharpness(), steps=T, k=1, tol=1e-11,
+                 eig_every=every, refresh_sharpness=False)  # fmt: skip
+    lrs, sharp, th = _quartic_gd_by_hand(th, T, 1.0, every)
+    np.testing.assert_array_equal(run["eig_step"], np.arange(0, T, every))
+    np.testing.assert_allclose(run.sharpness, sharp, rtol=1e-9)
+    np.testing.assert_allclose(run["lr"], lrs, rtol=1e-9)
+    np.testing.assert_allclose(run.params, th, rtol=1e-8, atol=1e-12)
 
 
 def test_inverse_sharpness_cap():
@@ -156,28 +178,3 @@ def test_bad_schedule_arguments():
         inverse_sharpness(0.0)
     with pytest.raises(ValueError, match="max_lr"):
         inverse_sharpness(1.0, max_lr=-1.0)
-
-
-def test_inverse_sharpness_with_a_stale_sharpness():
-    """refresh_sharpness=False: eta_t = c / S(theta_s), s the last multiple of eig_every."""
-    a = np.array([3.0, *np.linspace(0.1, 1.0, 12)])
-    b = 0.5
-    aj = jnp.asarray(a)
-    obj = Objective.from_function(
-        lambda p: 0.5 * jnp.sum(aj * p**2) + b * p[0] ** 4 / 4, num_params=a.size
-    )
-    th = np.concatenate([[1.5], np.linspace(-1, 1, 12)])
-    T, every = 10, 3
-    run = run_gd(obj, jnp.asarray(th), lr=inverse_sharpness(), steps=T, k=1, tol=1e-11,
-                 eig_every=every, refresh_sharpness=False)  # fmt: skip
-    lrs = []
-    for t in range(T):
-        if t % every == 0:
-            S = max(a[0] + 3 * b * th[0] ** 2, a[1:].max())
-        lrs.append(1.0 / S)
-        grad = a * th
-        grad[0] += b * th[0] ** 3
-        th = th - lrs[-1] * grad
-    np.testing.assert_array_equal(run["eig_step"], np.arange(0, T, every))
-    np.testing.assert_allclose(run["lr"], lrs, rtol=1e-9)
-    np.testing.assert_allclose(run.params, th, rtol=1e-8, atol=1e-12)
