@@ -705,7 +705,7 @@ def top_eigenpairs(
     Args:
         f: scalar function of the flat vector ``x`` (hashable: compiled with ``f`` static).
         x: flat point, float32 or float64; all work is done in its dtype.
-        U0: ``(d, k)`` start block; rank deficiency is repaired with random directions.
+        U0: ``(d, k)`` start block (orthonormalised; missing rank is filled arbitrarily).
         tol: relative residual: stop when every pair has
             ``||H u - lam u|| <= max(tol * |lam|, atol)``. The residual is that of the
             computed HVP, whose own rounding error sets a floor of a few ``eps`` of the

@@ -637,9 +637,10 @@ def agreement_frame(results: Mapping[str, Any], **kwargs: Any):
     sharpness against GD, median and worst over the tracked steps;
     :math:`\\|\\theta_t-\\theta^\\dagger_t\\|/\\|\\hat v_t\\|`; complete cycles; gradient flow's
     distance to :math:`\\theta^\\dagger` over GD's at the end; whether :math:`(|x_t|, y_t)`
-    approached :math:`(\\delta_t, 0)`), and the full
+    approached :math:`(\\delta_t, 0)`), the relative gap between gradient flow's and GD's loss at
+    the end, and the full
     :func:`eos.analysis.agreement.agreement_table` rows ``{run: row}`` (with ``dagger_residual``
-    added). ``kwargs`` go to ``agreement_table``.
+    and ``flow_gd_loss_gap_final`` added). ``kwargs`` go to ``agreement_table``.
     """
     import pandas as pd
 
@@ -657,6 +658,9 @@ def agreement_frame(results: Mapping[str, Any], **kwargs: Any):
         row["dagger_residual"] = (
             float(np.max(np.abs(res)) * eta / 2) if res is not None else float("nan")
         )
+        if "flow/loss" in a:
+            gd_end, flow_end = float(_get(a, "gd/loss")[-1]), float(_get(a, "flow/loss")[-1])
+            row["flow_gd_loss_gap_final"] = (flow_end - gd_end) / abs(gd_end)
         rows[name] = row
         cells: dict[str, Any] = {
             "tracked steps": getattr(r, "steps_done", row["steps"] - 1),
@@ -664,6 +668,7 @@ def agreement_frame(results: Mapping[str, Any], **kwargs: Any):
             "|S(dagger)-2/eta|/(2/eta)": row["dagger_residual"],
         }
         cells.update({col: row.get(key) for col, key in AGREEMENT_COLUMNS})
+        cells["(flow - GD loss)/GD loss (end)"] = row.get("flow_gd_loss_gap_final")
         data[name] = cells
     frame = pd.DataFrame.from_dict(data, orient="index")
     frame.index.name = "run"

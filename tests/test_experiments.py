@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import subprocess
@@ -111,16 +112,20 @@ def test_every_experiment_resolves_under_every_profile(profile):
 
 
 def _count_params(cfg: E.ExperimentConfig) -> int:
+    return _count(cfg.model, cfg.model_kwargs, 10 if cfg.dataset == "cifar10" else 1)
+
+
+@functools.cache
+def _count(model: str, model_kwargs: tuple, num_classes: int) -> int:
     from eos import models
 
-    kw = cfg.model_kw
-    num_classes = 10 if cfg.dataset == "cifar10" else 1
-    if cfg.model == "transformer":
+    kw = dict(model_kwargs)
+    if model == "transformer":
         kw.setdefault("vocab_size", 100)
         x = jax.ShapeDtypeStruct((2, 16), np.int32)
     else:
         x = jax.ShapeDtypeStruct((2, 32, 32, 3), np.float32)
-    module = models.build(cfg.model, num_classes=num_classes, **kw)
+    module = models.build(model, num_classes=num_classes, **kw)
     shapes = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
     return sum(int(np.prod(s.shape)) for s in jax.tree_util.tree_leaves(shapes))
 
@@ -366,7 +371,7 @@ needs_data = pytest.mark.usefixtures("data_root")
 
 # Small variants of real experiments for the pipeline tests. They share one objective and one
 # learning rate, so the compiled dynamics are reused across tests (phase 1 is shared too).
-TRACK = ("mlp-mse-cifar10-lr0.02", {"track_steps": 4})
+TRACK = ("mlp-mse-cifar10-lr0.02", {"track_steps": 3})
 GD = ("fig1-mlp", {"track_steps": 6})
 
 
@@ -421,9 +426,9 @@ def test_cache_hit_returns_identical_arrays_without_recomputation(tmp_path, monk
     assert gd.provenance["instability_cache"]["reused"]
     assert gd.theta_star.tobytes() == first.theta_star.tobytes()
     # a changed configuration misses (phase 1 still shared) ...
-    longer = E.run(name, profile="smoke", progress=False, **{**ov, "track_steps": 5})
+    longer = E.run(name, profile="smoke", progress=False, **{**ov, "track_steps": 4})
     assert count.calls == {"instability": 1, "track": 2, "gd": 1}
-    assert longer.steps_done == 5 or longer.stop_reason != "completed"
+    assert longer.steps_done == 4 or longer.stop_reason != "completed"
     # ... and so does changed source code (a new fingerprint)
     monkeypatch.setattr(R, "source_fingerprint", lambda: "0123456789abcdef")
     with pytest.raises(FileNotFoundError):

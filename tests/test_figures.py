@@ -163,12 +163,14 @@ def test_agreement_frame_matches_agreement_table():
             "b": FakeResult("track", 0.02, tracked_arrays(lr=0.02, seed=2))}  # fmt: skip
     frame, rows = figures.agreement_frame(runs)
     assert list(frame.index) == ["a", "b"]
-    assert [c for c, _ in figures.AGREEMENT_COLUMNS] == list(frame.columns)[3:]
+    assert [c for c, _ in figures.AGREEMENT_COLUMNS] == list(frame.columns)[3:-1]
     assert frame.loc["a", "tracked steps"] == 39 and rows["a"]["dagger_residual"] == 0.0
     for name, r in runs.items():
         ref = agreement.agreement_table(r.trajectory, r.lr)
         assert frame.loc[name, "loss err (median)"] == pytest.approx(ref["predicted_loss_median"])
         assert rows[name]["cycles"] == ref["cycles"]
+        gd_end, flow_end = r["gd/loss"][-1], r["flow/loss"][-1]
+        assert rows[name]["flow_gd_loss_gap_final"] == pytest.approx((flow_end - gd_end) / gd_end)
 
 
 def test_assumption_table_flags_a_violation():
