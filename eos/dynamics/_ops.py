@@ -1,11 +1,15 @@
 """Derivative oracles of an :class:`eos.objective.Objective` as used by the dynamics.
 
 All functions are traceable (they call the objective's jitted methods, which inline under an
-outer ``jax.jit``) and compute in the dtype of the point. Without ghost batching,
-:func:`linearize` uses ``jax.linearize`` of ``value_and_grad``: the loss and gradient come out of
-the primal pass and every Hessian-vector product afterwards only pays for a tangent pass. With
-ghost batching (``objective.chunk_size`` set) the linearisation would store every chunk, so the
-chunked ``objective.hvp`` is used instead (same numbers up to rounding, memory of one chunk).
+outer ``jax.jit``) and compute in the dtype of the point; ghost batching (``chunk_size``) is
+respected because only the objective's own ``value_and_grad``, ``hvp`` and ``D`` are used.
+
+Cost model (measured on the paper's MLP, see ``benchmarks/tracking.py``): a Hessian-vector
+product costs about 1.1 gradients and a tangent pass after ``jax.linearize`` costs as much as a
+full HVP, so linearising first does not pay. What does pay is *fusing*: ``jax.jvp`` of
+``value_and_grad`` returns :math:`L`, :math:`\nabla L` and :math:`Hv` in one pass, so the first
+product of every eigen-solve also delivers the loss and the gradient at that point
+(:func:`point_eigen`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import jax.numpy as jnp
 
 from eos.dynamics._lanczos import LanczosResult, lanczos_top
 
-__all__ = ["check_objective", "d3", "hvps", "linearize", "point_eigen"]
+__all__ = ["check_objective", "d3", "hvps", "linearize", "point_eigen", "unit", "value_grad_hvp"]
 
 MatVec = Callable[[jax.Array], jax.Array]
 
@@ -43,13 +47,16 @@ def _chunked(objective: Any) -> bool:
     return getattr(objective, "chunk_size", None) is not None
 
 
+def value_grad_hvp(objective: Any, p: jax.Array, v: jax.Array):
+    """``(L(p), grad L(p), H(p) v)`` in one forward-over-reverse pass."""
+    (loss, g), (_, hv) = jax.jvp(objective.value_and_grad, (p,), (v,))
+    return loss, g, hv
+
+
 def linearize(objective: Any, p: jax.Array) -> tuple[jax.Array, jax.Array, MatVec]:
-    """``(L(p), grad L(p), v -> H(p) v)`` sharing one primal pass (see the module docstring)."""
-    if _chunked(objective):
-        loss, g = objective.value_and_grad(p)
-        return loss, g, lambda v: objective.hvp(p, v)
-    (loss, g), lin = jax.linearize(objective.value_and_grad, p)
-    return loss, g, lambda v: lin(v)[1]
+    """``(L(p), grad L(p), v -> H(p) v)``: the loss and gradient, and the HVP operator."""
+    loss, g = objective.value_and_grad(p)
+    return loss, g, lambda v: objective.hvp(p, v)
 
 
 def hvps(objective: Any, p: jax.Array, V: jax.Array) -> jax.Array:
@@ -67,9 +74,12 @@ def d3(objective: Any, p: jax.Array, u: jax.Array) -> jax.Array:
 def point_eigen(
     objective: Any, p: jax.Array, u0: jax.Array, *, tol: float, max_iters: int
 ) -> tuple[jax.Array, jax.Array, LanczosResult]:
-    """Loss, gradient and warm-started top eigenpair at ``p`` (one shared primal pass)."""
-    loss, g, mv = linearize(objective, p)
-    return loss, g, lanczos_top(mv, u0, tol=tol, max_iters=max_iters)
+    """Loss, gradient and warm-started top eigenpair at ``p``; the first Lanczos product is
+    fused with the loss and gradient (:func:`value_grad_hvp`)."""
+    q0 = unit(u0)
+    loss, g, hq0 = value_grad_hvp(objective, p, q0)
+    r = lanczos_top(lambda v: objective.hvp(p, v), q0, tol=tol, max_iters=max_iters, Hq0=hq0)
+    return loss, g, r
 
 
 def unit(v: jax.Array) -> jax.Array:

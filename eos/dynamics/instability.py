@@ -127,10 +127,10 @@ def _build_fns(objective: Any, buffer: int, eig_tol: float, eig_iters: int):
     @jax.jit
     def check(p: jax.Array, u0: jax.Array):
         """Loss, sharpness, eigenvector (warm start ``u0``) at ``p``."""
-        loss, _, mv = _ops.linearize(objective, p)
         vals, vecs, info = curvature.top_eigenpairs_matvec(
-            mv, u0[:, None], tol=eig_tol, max_iters=eig_iters
+            lambda v: objective.hvp(p, v), u0[:, None], tol=eig_tol, max_iters=eig_iters
         )
+        loss = objective.value(p)
         return loss, vals[0], vecs[:, 0], info.matvecs
 
     fns = (run, check)

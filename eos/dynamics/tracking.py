@@ -37,8 +37,9 @@ Keys of :attr:`Trajectory.arrays` (one entry per recorded step ``t = 0..steps_do
 ``constrained/residual_grad_u``    :math:`\nabla L_t\cdot u_t`
 ``constrained/eig_residual``, ``/substeps`` eigen-solve residual, projection sub-steps used
 ``flow/loss``, ``/sharpness``, ``/distance`` gradient flow at time :math:`\eta t`; distance to :math:`\theta^\dagger_t`
-``cost/matvecs``, ``cost/gradients`` HVPs and gradient passes spent on the step (all components)
-``lambda2/step``, ``lambda2/value`` :math:`\lambda_2(\nabla^2L(\theta^\dagger_t))` every ``lambda2_every`` steps
+``cost/matvecs``, ``cost/gradients`` Hessian-vector products (incl. those fused with a gradient) and plain gradients of the step
+``cost/<part>``                    the same by part: ``eig_gd``, ``eig_predicted``, ... (Lanczos products), ``eig_points_batched``, ``eig_constrained``, ``hvps_dagger``, ``flow_gradients``, ``third_derivatives``
+``lambda2/step``, ``/value``, ``/residual`` :math:`\lambda_2(\nabla^2L(\theta^\dagger_t))` every ``lambda2_every`` steps (Lanczos on :math:`P^\perp_u H P^\perp_u`)
 ``accuracy/step``, ``accuracy/value`` training accuracy of GD every ``accuracy_every`` steps
 ``beta_st/start``                  start times :math:`s` (shape ``(n_starts,)``)
 ``beta_st/value``                  ``[i, t]`` = :math:`\beta_{s_i\to t}` (NaN where not followed; recorded at step ``t + 1``)
@@ -50,12 +51,20 @@ Keys of :attr:`Trajectory.arrays` (one entry per recorded step ``t = 0..steps_do
 :attr:`Trajectory.meta` holds ``lr``, ``steps``, ``steps_done``, ``stop_reason`` (``"completed"``,
 ``"lambda2"``, ``"gd_diverged"``, ``"constrained_failed"``), the settings and counters.
 
+Initial condition. As Definition 7 prescribes, :math:`\hat v_0 = v_0 = \theta_0 - \theta^\dagger_0`, so
+:math:`\hat x_0 = x_0`. At the first unstable iterate :math:`|x_0|` is tiny (about :math:`10^{-6}\delta`
+for the paper's MLP), far below Theorem 1's hypothesis :math:`|\hat x_t| \ge c_1\delta`, and in GD it is
+dominated by a slowly varying offset (terms the coupling theorem drops, e.g. the rotation of
+:math:`u_t`) rather than by the period-2 oscillation that the instability amplifies. The predicted
+blow-up can therefore come a few steps earlier or later than GD's.
+
 Speed (see ``benchmarks/tracking.py``): every eigen-solve is a Lanczos run warm-started from the
-previous vector of the same sequence, sharing one linearisation with the loss and gradient at its
-point; projections stop once their residuals are below tolerance (with the first linearised
-projection predicted from :math:`\theta^\dagger_t`, see :mod:`.constrained`); the flow uses an
-exponential integrator; the HVPs at :math:`\theta^\dagger_t` are batched; the expensive diagnostics run
-every few steps. Resumable bit-for-bit via ``resume_from`` / ``on_checkpoint``.
+extrapolation of its own sequence, whose first product is fused with the loss and gradient at its
+point; the four point evaluations (GD, predicted, generalized, flow) share one batched solve;
+projections stop once their residuals are below tolerance (the first linearised projection is
+predicted from :math:`\theta^\dagger_t`, see :mod:`.constrained`); the flow uses an exponential
+integrator; the HVPs at :math:`\theta^\dagger_t` are batched; the expensive diagnostics run every few
+steps. Resumable bit-for-bit via ``resume_from`` / ``on_checkpoint``.
 """
 
 from __future__ import annotations
@@ -201,20 +210,25 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
     point_tol, eig_tol, eig_iters = c["point_tol"], c["eig_tol"], c["eig_max_iters"]
     generalized = c["generalized"]
 
-    @jax.jit
-    def point(theta, u0):
-        """Loss, gradient, sharpness (Lanczos warm-started from u0) at theta."""
+    def point_one(theta, u0):
         loss, g, r = _ops.point_eigen(
             objective, theta, u0, tol=point_tol, max_iters=c["point_max_iters"]
         )
         return loss, g, r.value, r.vector, r.matvecs, r.residual
 
+    point = jax.jit(point_one)
+
+    @jax.jit
+    def points(thetas, u0s):
+        """:func:`point` at several points at once (vmapped: one batched HVP per iteration)."""
+        return jax.vmap(point_one)(thetas, u0s)
+
     @jax.jit
     def line(theta, u, v):
         """At theta + x u, x = u.v: L, u.grad L and u.H u (App. F's F_t, F_t', F_t'')."""
         x = jnp.dot(u, v)
-        loss, g, mv = _ops.linearize(objective, theta + x * u)
-        return loss, jnp.dot(u, g), jnp.dot(u, mv(u))
+        loss, g, hu = _ops.value_grad_hvp(objective, theta + x * u, u)
+        return loss, jnp.dot(u, g), jnp.dot(u, hu)
 
     @jax.jit
     def advance_flow(theta, g, S, u):
@@ -234,9 +248,12 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         return P1._replace(u=jnp.where(jnp.dot(P1.u, P.u) < 0, -P1.u, P1.u))
 
     @jax.jit
-    def extrapolate(u1, u2):
-        """Start vector 2 u1 - u2 (u1, u2: the last two vectors of a smooth sequence)."""
-        return _ops.unit(2 * u1 - u2) if c["extrapolate"] else u1
+    def extrapolate(U1, U2):
+        """Start vectors ``2 u1 - u2`` (rows: the last two vectors of smooth sequences)."""
+        if not c["extrapolate"]:
+            return U1
+        W = 2 * U1 - U2
+        return W / jnp.linalg.norm(W, axis=-1, keepdims=True)
 
     @jax.jit
     def initial_projection(theta, u0):
@@ -253,10 +270,9 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
     @jax.jit
     def lambda2(theta, u, v0):
         """Top eigenpair of P H P, P = I - u u^T: the second eigenvalue (u the top vector)."""
-        _, _, mv = _ops.linearize(objective, theta)
 
         def deflated(v):
-            w = mv(v - jnp.dot(u, v) * u)
+            w = objective.hvp(theta, v - jnp.dot(u, v) * u)
             return w - jnp.dot(u, w) * u
 
         r = lanczos_top(deflated, perp(v0, u), tol=c["lambda2_tol"], max_iters=c["lambda2_iters"])
@@ -330,7 +346,8 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         return gd_new, pred_new, gen_new, R_new, R_new @ gS_perp1
 
     fns = dict(
-        point=point, line=line, advance_flow=advance_flow, advance_dagger=advance_dagger,
+        point=point, points=points, line=line, advance_flow=advance_flow,
+        advance_dagger=advance_dagger,
         extrapolate=extrapolate,
         initial_projection=initial_projection, dagger_hvps=dagger_hvps,
         lambda2=lambda2, accuracy=accuracy, records=records, update=update,
@@ -629,30 +646,34 @@ class _Tracker:
         f, s, lr, P, t = self.f, self.s, self.lr, self.P, self.t
         call = self._call
 
-        def at(name: str, theta: jax.Array):
-            """Loss, gradient, sharpness at theta; warm start from the same sequence two steps
-            back (the oscillating iterates alternate sides of theta-dagger) or one (the flow)."""
+        # Loss, gradient and sharpness at the GD, predicted, generalized and flow points in
+        # one batched call; each warm-started from the extrapolation of its own sequence
+        # (same parity for the oscillating iterates: steps t-2 and t-4).
+        names = ["gd", "predicted"] + (["generalized"] if self.gen else []) + ["flow"]
+        thetas = {"gd": self.gd_theta, "predicted": P.theta + self.pred_v,
+                  "generalized": P.theta + self.gen_v, "flow": self.flow_theta}  # fmt: skip
+        warm = []
+        for name in names:
             slots = self.warm[name]  # vectors of steps t-1, t-2, t-3, t-4 (newest first)
             k = 1 if name == "flow" else 2
-            w = call("extrapolate", f["extrapolate"], slots[k - 1], slots[2 * k - 1])
-            loss, g, S, u, m, _ = call(name, f["point"], theta, w)
-            slots.insert(0, u)
-            slots.pop()
-            return loss, g, S, m
-
-        gd_L, self.gd_grad, gd_S, mv_gd = at("gd", self.gd_theta)
-        pL, _, pS, mv_p = at("predicted", P.theta + self.pred_v)
-        mv = [mv_gd, mv_p]
+            warm.append((slots[k - 1], slots[2 * k - 1]))
+        W = call("extrapolate", f["extrapolate"], jnp.stack([w[0] for w in warm]),
+                 jnp.stack([w[1] for w in warm]))  # fmt: skip
+        Ls, Gs, Ss, Us, Ms, _ = call(
+            "points", f["points"], jnp.stack([thetas[n] for n in names]), W
+        )
+        for i, name in enumerate(names):
+            self.warm[name].insert(0, Us[i])
+            self.warm[name].pop()
+        gd_L, self.gd_grad, gd_S = Ls[0], Gs[0], Ss[0]
+        pL, pS = Ls[1], Ss[1]
         gen = ln = None
         if self.gen:
-            qL, _, qS, mv_q = at("generalized", P.theta + self.gen_v)
+            gen = (self.gen_v, Ls[2], Ss[2])
             ln = call("line", f["line"], P.theta, P.u, self.gen_v)
             self.line_gu = ln[1]
-            gen = (self.gen_v, qL, qS)
-            mv.append(mv_q)
-        fL, self.flow_grad, self.flow_S, mv_f = at("flow", self.flow_theta)
-        self.flow_u = self.warm["flow"][0]
-        mv.append(mv_f)
+        fL, self.flow_grad, self.flow_S, self.flow_u = Ls[-1], Gs[-1], Ss[-1], Us[-1]
+        mv = [Ms[i] for i in range(len(names))]
         rec = call(
             "records", f["records"], P, (self.gd_theta, gd_L, gd_S), (self.pred_v, pL, pS),
             gen, ln, (self.flow_theta, fL, self.flow_S),
@@ -672,14 +693,19 @@ class _Tracker:
         self.rec.setdefault("step", []).append(t)
         for k, val in rec.items():
             self.rec.setdefault(k, []).append(float(val))
-        names = ["gd", "predicted"] + (["generalized"] if self.gen else []) + ["flow"]
-        for name, m in zip(names, mv):
-            self.rec.setdefault(f"cost/eig_{name}", []).append(int(m))
-        self.rec.setdefault("cost/eig_constrained", []).append(int(P.matvecs))
-        self.rec.setdefault("cost/hvps_dagger", []).append(self.n_hvps)
-        self.rec.setdefault("cost/flow_gradients", []).append(self.flow_grads)
-        matvecs = int(P.matvecs) + self.n_hvps + sum(int(m) for m in mv) + (1 if self.gen else 0)
-        grads = int(P.gradients) + self.flow_grads + len(mv) + (1 if self.gen else 0)
+        # Cost accounting (products actually computed; the batched point solves run as many
+        # iterations as the slowest of them).
+        cost = {f"eig_{name}": int(m) for name, m in zip(names, mv)}
+        cost["eig_points_batched"] = max(int(m) for m in mv) * len(names)
+        cost["eig_constrained"] = int(P.matvecs)
+        cost["hvps_dagger"] = self.n_hvps
+        cost["flow_gradients"] = self.flow_grads
+        cost["third_derivatives"] = int(P.gradients) if s["fresh_direction"] else 1
+        for k, val in cost.items():
+            self.rec.setdefault(f"cost/{k}", []).append(val)
+        matvecs = (cost["eig_constrained"] + cost["hvps_dagger"] + cost["eig_points_batched"]
+                   + (1 if self.gen else 0))  # fmt: skip
+        grads = self.flow_grads
 
         stop = None
         if t % s["accuracy_every"] == 0:
