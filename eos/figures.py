@@ -437,39 +437,40 @@ def assumption_table(results: Mapping[str, Any], **criteria: Any):
 def cycle_window(run: Any, *, min_width: int = 8) -> tuple[int, int]:
     """Steps ``(t0, t1)`` of one self-stabilization cycle, for Fig. 4's zoomed row.
 
-    A cycle is one excursion of :math:`\\|\\theta_t - \\theta^\\dagger_t\\|` above
-    :math:`\\delta_t` (blowup, self-stabilization, return to stability, Sec. 4.1). The window is
-    the largest such excursion in the second half of the run (the first is the transient out of
-    :math:`\\theta_0`), padded by half its width on each side; when there is none, the last
-    ``max(min_width, n/4)`` steps. Always within ``[0, n-1]`` and at least ``min_width`` wide
-    (or the whole run when shorter).
+    A cycle shows up as one excursion of :math:`|x_t|` above :math:`\\delta_t` (blowup, then
+    self-stabilization and return to stability, Sec. 4.1); without ``gd/x`` the distance
+    :math:`\\|\\theta_t - \\theta^\\dagger_t\\|` is used instead. The window is the largest
+    excursion (peak of :math:`|x_t|/\\delta_t`) in the second half of the run (the first ones are
+    transients out of :math:`\\theta_0`), else anywhere, padded by twice its width before it
+    (the lead-in of progressive sharpening and blowup) and once after; when there is no excursion,
+    the last ``max(min_width, n/4)`` steps. Always within ``[0, n-1]`` and at least ``min_width``
+    wide (or the whole run when shorter).
     """
     a = _arrays(run)
-    d = _get(a, "gd/distance")
+    d = np.abs(_get(a, "gd/x")) if "gd/x" in a else _get(a, "gd/distance")
     delta = _get(a, "constrained/delta")
     n = d.size
     if n <= min_width + 1:
         return 0, max(n - 1, 0)
-    above = d > delta
-    start = n // 2
-    best = None
-    t = start
+    ratio = d / delta
+    above = ratio > 1
+    excursions = []  # (start, end, peak)
+    t = 0
     while t < n:
         if above[t]:
             s = t
             while t < n and above[t]:
                 t += 1
-            e = t - 1
-            height = float(np.max(d[s : e + 1] / delta[s : e + 1]))
-            if best is None or height > best[2]:
-                best = (s, e, height)
+            excursions.append((s, t - 1, float(np.max(ratio[s:t]))))
         t += 1
-    if best is None:
+    late = [e for e in excursions if e[0] >= n // 2]
+    pool = late or excursions
+    if not pool:
         w = max(min_width, n // 4)
         return n - 1 - w, n - 1
-    s, e, _ = best
-    pad = max((e - s + 1) // 2, 2)
-    t0, t1 = max(0, s - pad), min(n - 1, e + pad)
+    s, e, _ = max(pool, key=lambda ex: ex[2])
+    width = e - s + 1
+    t0, t1 = max(0, s - 2 * width), min(n - 1, e + width)
     if t1 - t0 < min_width:
         extra = min_width - (t1 - t0)
         t0 = max(0, t0 - extra // 2 - extra % 2)
@@ -630,7 +631,8 @@ AGREEMENT_COLUMNS: tuple[tuple[str, str], ...] = (
 def agreement_frame(results: Mapping[str, Any], **kwargs: Any):
     """The agreement table of Fig. 4 / App. G, one row per run.
 
-    Returns ``(frame, rows)``: a pandas DataFrame with the tracked steps, the stop reason, the
+    Returns ``(frame, rows)``: a pandas DataFrame with the GD step at which the run became unstable
+    (``"not reached"`` when it never did), the tracked steps, the stop reason, the
     largest :math:`|S(\\theta^\\dagger_t) - 2/\\eta|` relative to :math:`2/\\eta` (how well the
     constrained trajectory stays on the boundary of :math:`\\mathcal M`), and
     :data:`AGREEMENT_COLUMNS` (relative errors of the predicted loss and two-step-averaged
@@ -662,7 +664,11 @@ def agreement_frame(results: Mapping[str, Any], **kwargs: Any):
             gd_end, flow_end = float(_get(a, "gd/loss")[-1]), float(_get(a, "flow/loss")[-1])
             row["flow_gd_loss_gap_final"] = (flow_end - gd_end) / abs(gd_end)
         rows[name] = row
+        reached = getattr(r, "reached_instability", True)
         cells: dict[str, Any] = {
+            "instability at step": getattr(r, "instability_step", None)
+            if reached
+            else "not reached",
             "tracked steps": getattr(r, "steps_done", row["steps"] - 1),
             "stop": getattr(r, "stop_reason", ""),
             "|S(dagger)-2/eta|/(2/eta)": row["dagger_residual"],

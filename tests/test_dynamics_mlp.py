@@ -45,13 +45,28 @@ def net():
     return obj, p0.astype(jnp.float64), hess, dense, grad_S
 
 
+@pytest.fixture(scope="module")
+def solvers(net):
+    """project / constrained_step at tight tolerances, compiled once (lr is an argument)."""
+    obj = net[0]
+    proj = jax.jit(
+        lambda th, u0, lr: dyn.project(obj, th, lr, u0, substeps=40, tol=1e-13, eig_tol=1e-13)
+    )
+    step = jax.jit(
+        lambda P, lr: dyn.constrained_step(obj, P, lr, tol=1e-13, eig_tol=1e-13, substeps=20)
+    )
+    return proj, step
+
+
 def gd_path(obj, p, lr, steps):
-    """Plain float64 GD iterates, computed without eos.dynamics."""
-    grad = jax.jit(obj.grad)
-    out = [p]
-    for _ in range(steps):
-        out.append(out[-1] - lr * grad(out[-1]))
-    return out
+    """Plain float64 GD iterates ``[theta_0, ..., theta_steps]``, without eos.dynamics."""
+
+    def step(q, _):
+        q1 = q - lr * obj.grad(q)
+        return q1, q1
+
+    _, qs = jax.jit(lambda q: jax.lax.scan(step, q, None, length=steps))(p)
+    return [p] + list(qs)
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +86,9 @@ def start(net):
     return jnp.asarray(res.params)
 
 
-def test_project_lands_on_M(net, start):
+def test_project_lands_on_M(net, start, solvers):
     obj, _, _, dense, grad_S = net
-    P = jax.jit(
-        lambda th: dyn.project(obj, th, LR, th * 0 + 1.0, substeps=20, tol=1e-13, eig_tol=1e-13)
-    )(start)
+    P = solvers[0](start, jnp.ones_like(start), LR)
     w, V = dense(P.theta)
     u = V[:, -1]
     g = obj.grad(P.theta)
@@ -91,7 +104,7 @@ def test_project_lands_on_M(net, start):
     assert float(jnp.linalg.norm(P.theta - start)) < 0.1 * float(jnp.linalg.norm(start))
 
 
-def test_lemma13_error_scales_like_epsilon_squared(net):
+def test_lemma13_error_scales_like_epsilon_squared(net, solvers):
     """theta-dagger_{t+1} = theta-dagger_t - eta P^perp_{u, grad S} grad L + O(eps^2 eta ||grad L||).
 
     For several eta, a point of M_eta is made by projecting the first plain-GD iterate (lr 0.1)
@@ -99,13 +112,10 @@ def test_lemma13_error_scales_like_epsilon_squared(net):
     grad S). The relative error r = err / (eta ||grad L||) must be O(eps^2), eps^2 = eta^2 alpha:
     the fitted slope of log r against log eps^2 is about 1 and r / eps^2 stays bounded.
     """
-    obj, p, _, dense, grad_S = net
-    path = gd_path(obj, p, 0.1, 200)
+    obj, p, hess, dense, grad_S = net
+    path = gd_path(obj, p, 0.15, 120)
     S = np.array([float(dense(q)[0][-1]) for q in path])
-    proj = jax.jit(lambda th, u0, lr: dyn.project(obj, th, lr, u0, substeps=20, tol=1e-13))
-    step = jax.jit(
-        lambda P, lr: dyn.constrained_step(obj, P, lr, tol=1e-13, eig_tol=1e-13, substeps=20)
-    )
+    proj, step = solvers
     rs, eps2 = [], []
     for lr in (0.18, 0.22, 0.26, 0.3, 0.35):
         i = int(np.argmax(S >= 2 / lr))
@@ -157,27 +167,23 @@ def test_predicted_step_is_eq6(net, start):
 @pytest.fixture(scope="module")
 def tracked(net, start):
     obj = net[0]
+    # App. E / F diagnostics are checked on the toy model (tests/test_dynamics_toy.py)
     kw = dict(lr=LR, steps=STEPS, generalized=True, beta_every=4, beta_max=2, lambda2_every=3,
-              accuracy_every=3, diag_every=6, progress=False, **TIGHT)  # fmt: skip
+              accuracy_every=3, diagnostics=False, progress=False, **TIGHT)  # fmt: skip
     return dyn.track(obj, start, **kw)
 
 
-def test_track_against_dense_recomputation(net, start, tracked):
+def test_track_against_dense_recomputation(net, start, tracked, solvers):
     """Every per-step record of track() recomputed independently with dense linear algebra."""
     obj, _, hess, dense, grad_S = net
     traj = tracked
     assert traj.steps_done == STEPS and traj.meta["stop_reason"] == "completed"
     # theta-dagger chain through the public API with the same settings, checked to be on M
-    proj = jax.jit(
-        lambda th, u0: dyn.project(obj, th, LR, u0, substeps=40, tol=1e-12, eig_tol=1e-12)
-    )
-    step = jax.jit(
-        lambda P: dyn.constrained_step(obj, P, LR, tol=1e-12, eig_tol=1e-12, substeps=20)
-    )
-    P = proj(start, dense(start)[1][:, -1])
+    proj, step = solvers
+    P = proj(start, dense(start)[1][:, -1], LR)
     daggers = [P]
     for _ in range(STEPS):
-        daggers.append(step(daggers[-1]))
+        daggers.append(step(daggers[-1], LR))
     gds = gd_path(obj, start, LR, STEPS)
     d = start.shape[0]
     I = jnp.eye(d)
@@ -265,15 +271,7 @@ def test_track_against_dense_recomputation(net, start, tracked):
     np.testing.assert_array_equal(traj["accuracy/step"], [0, 3, 6, 9, 12])
     for k, t in enumerate(traj["accuracy/step"]):
         assert traj["accuracy/value"][k] == pytest.approx(float(obj.accuracy(gds[t])))
-    for k, t in enumerate(traj["assumptions/step"]):
-        g, gS = rec["g"][t], rec["gS"][t]
-        assert traj["assumptions/alpha"][k] == pytest.approx(float(-g @ gS), rel=1e-7)
-        xs = traj["quadratic/x"][k]
-        th, u = daggers[t].theta, rec["u"][t]
-        F = [float(obj.fn(th + x * u) - obj.fn(th) - x * x / LR) for x in xs]
-        np.testing.assert_allclose(traj["quadratic/F"][k], F, rtol=1e-6, atol=1e-12)
-        delta = traj["constrained/delta"][t]
-        np.testing.assert_allclose(xs, delta * np.linspace(-2, 2, 17), rtol=1e-12)
+    assert not any(k.startswith(("assumptions/", "quadratic/")) for k in traj.arrays)
 
 
 def test_flow_against_scipy(net, start, tracked):

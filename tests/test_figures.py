@@ -124,18 +124,25 @@ def test_theorem1_residuals_match_hand_computation():
 def test_cycle_window_finds_the_largest_late_excursion():
     n = 100
     delta = np.full(n, 1.0)
-    d = np.full(n, 0.5)
-    d[10:20] = 5.0  # early transient: ignored (first half)
-    d[60:66] = 2.0
-    d[80:84] = 3.0  # the largest excursion in the second half
-    a = {"gd/distance": d, "constrained/delta": delta}
+    x = np.full(n, 0.5) * (-1.0) ** np.arange(n)
+    x[10:20] *= 10.0  # early transient: ignored (first half)
+    x[60:66] *= 4.0
+    x[80:84] *= 6.0  # the largest excursion of |x| above delta in the second half
+    a = {"gd/x": x, "gd/distance": np.ones(n), "constrained/delta": delta}
     t0, t1 = figures.cycle_window(a)
-    assert t0 <= 80 and t1 >= 83 and t1 < 90 and t0 > 66
+    assert (t0, t1) == (80 - 2 * 4, 83 + 4)
+    # only an early excursion: that one
+    y = np.full(n, 0.5)
+    y[10:20] = 3.0
+    assert figures.cycle_window({"gd/x": y, "constrained/delta": delta}) == (0, 29)
+    # no gd/x: the distance is used
+    a = {"gd/distance": np.abs(x), "constrained/delta": delta}
+    assert figures.cycle_window(a) == (72, 87)
     # no excursion at all: the last quarter
-    a = {"gd/distance": np.full(n, 0.5), "constrained/delta": delta}
+    a = {"gd/x": np.full(n, 0.5), "constrained/delta": delta}
     assert figures.cycle_window(a) == (n - 1 - n // 4, n - 1)
     # shorter than the minimum width: the whole run
-    a = {"gd/distance": np.ones(5), "constrained/delta": np.ones(5)}
+    a = {"gd/x": np.ones(5), "constrained/delta": np.ones(5)}
     assert figures.cycle_window(a) == (0, 4)
 
 
@@ -163,7 +170,7 @@ def test_agreement_frame_matches_agreement_table():
             "b": FakeResult("track", 0.02, tracked_arrays(lr=0.02, seed=2))}  # fmt: skip
     frame, rows = figures.agreement_frame(runs)
     assert list(frame.index) == ["a", "b"]
-    assert [c for c, _ in figures.AGREEMENT_COLUMNS] == list(frame.columns)[3:-1]
+    assert [c for c, _ in figures.AGREEMENT_COLUMNS] == list(frame.columns)[4:-1]
     assert frame.loc["a", "tracked steps"] == 39 and rows["a"]["dagger_residual"] == 0.0
     for name, r in runs.items():
         ref = agreement.agreement_table(r.trajectory, r.lr)

@@ -136,12 +136,13 @@ def _evaluate(objective: Any, theta, u0, eig_tol, eig_iters) -> tuple[_Eval, jax
     return _Eval(theta, loss, g, r.value, r.vector, r.residual), r.matvecs
 
 
-def _converged(e: _Eval, lr: float, tol: float, active: jax.Array) -> jax.Array:
+def _converged(e: _Eval, lr: float, tol: float, active: jax.Array, eig_tol: float) -> jax.Array:
+    """Both residuals below ``tol``, measured with a converged eigenvector."""
     threshold = 2.0 / lr
     excess = e.sharpness - threshold
     ok_s = jnp.where(active, jnp.abs(excess), excess) <= tol * threshold
     ok_g = jnp.abs(jnp.dot(e.grad, e.u)) <= tol * jnp.linalg.norm(e.grad)
-    return ok_s & ok_g
+    return ok_s & ok_g & (e.eig_residual <= 10 * eig_tol)
 
 
 def _project_loop(
@@ -188,7 +189,7 @@ def _project_loop(
             act = jnp.where(k == 0, first, act)
         stop = k >= substeps
         if adaptive:
-            stop = stop | _converged(e, lr, tol, act)
+            stop = stop | _converged(e, lr, tol, act, eig_tol)
 
         def step(_):
             return linearised_projection(
@@ -236,7 +237,7 @@ def project(
     substeps: int = 3,
     tol: float = 1e-10,
     eig_tol: float = 1e-10,
-    eig_max_iters: int = 64,
+    eig_max_iters: int = 32,
     adaptive: bool = True,
     active: bool | None = True,
 ) -> Projection:
@@ -277,7 +278,7 @@ def constrained_step(
     substeps: int = 3,
     tol: float = 1e-10,
     eig_tol: float = 1e-10,
-    eig_max_iters: int = 64,
+    eig_max_iters: int = 32,
     adaptive: bool = True,
     predictor: bool = True,
     fresh_direction: bool = False,
