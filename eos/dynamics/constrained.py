@@ -158,6 +158,7 @@ def _project_loop(
     direction: jax.Array | None,
     adaptive: bool,
     active: jax.Array | bool | None,
+    eig_tol_first: float | None = None,
 ) -> Projection:
     r"""Evaluate, test, project; repeat (one ``lax.while_loop``, the evaluation compiled once).
 
@@ -168,7 +169,9 @@ def _project_loop(
     :math:`\nabla^3L(u, u)`. :math:`\nabla S` is then computed at the final point. ``active``:
     the sharpness constraint is an equality (``True``), an inequality (``False``), or (``None``)
     decided at the first evaluation: active when the linearised sharpness after the Newton step
-    along :math:`u` still exceeds :math:`2/\eta`.
+    along :math:`u` still exceeds :math:`2/\eta`. ``eig_tol_first``: a looser tolerance for the
+    first eigen-solve (its vector only steers the first correction; a point is accepted only
+    after a solve to ``eig_tol``).
     """
     dtype = theta.dtype
     zero_s = jnp.zeros((), dtype)
@@ -181,7 +184,8 @@ def _project_loop(
 
     def body(carry):
         theta, u, _, _, k, mv, ng, act, _ = carry
-        e, m = _evaluate(objective, theta, u, eig_tol, eig_iters)
+        tol_k = eig_tol if eig_tol_first is None else jnp.where(k == 0, eig_tol_first, eig_tol)
+        e, m = _evaluate(objective, theta, u, tol_k, eig_iters)
         gS = _ops.d3(objective, e.theta, e.u) if direction is None else direction
         if active is None:
             b = jnp.dot(e.u, e.grad) / e.sharpness
@@ -283,6 +287,7 @@ def constrained_step(
     predictor: bool = True,
     fresh_direction: bool = False,
     u_warm: jax.Array | None = None,
+    eig_tol_first: float | None = None,
 ) -> Projection:
     r""":math:`\theta^\dagger_{t+1} = \mathrm{proj}_{\mathcal M}(\theta^\dagger_t - \eta\nabla L_t)` (eq. (2)).
 
@@ -294,7 +299,8 @@ def constrained_step(
     Whether the sharpness constraint is active is decided from the linearisation at
     :math:`\theta^\dagger_t` (predictor) or at the first evaluation. ``u_warm``: start vector of
     the first eigen-solve (default :math:`u_t`; e.g. the extrapolation :math:`2u_t - u_{t-1}`).
-    The new :math:`u_{t+1}` is sign-aligned with it.
+    The new :math:`u_{t+1}` is sign-aligned with it. ``eig_tol_first``: a looser tolerance for
+    the first eigen-solve, whose vector only steers the first correction.
     """
     dtype = current.theta.dtype
     lr_ = jnp.asarray(lr, dtype)
@@ -328,6 +334,7 @@ def constrained_step(
         direction=None if fresh_direction else current.grad_sharpness,
         adaptive=adaptive,
         active=active,
+        eig_tol_first=eig_tol_first,
     )
     return out._replace(substeps=out.substeps + (one if predictor else 0))
 
