@@ -164,13 +164,29 @@ def test_predicted_step_is_eq6(net, start):
     assert float(x_next) == pytest.approx(-(1 + LR * y) * x - LR * dF, rel=1e-10)
 
 
+# App. E / F diagnostics are checked on the toy model (tests/test_dynamics_toy.py)
+TRACK = dict(lr=LR, generalized=True, beta_every=4, beta_max=2, lambda2_every=3, accuracy_every=3,
+             diagnostics=False, progress=False, **TIGHT)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def tracked(net, start):
-    obj = net[0]
-    # App. E / F diagnostics are checked on the toy model (tests/test_dynamics_toy.py)
-    kw = dict(lr=LR, steps=STEPS, generalized=True, beta_every=4, beta_max=2, lambda2_every=3,
-              accuracy_every=3, diagnostics=False, progress=False, **TIGHT)  # fmt: skip
-    return dyn.track(obj, start, **kw)
+    return dyn.track(net[0], start, steps=STEPS, **TRACK)
+
+
+def test_track_resume_is_bitwise(net, start, tracked):
+    """Interrupted at step 6 (a checkpoint) and resumed: the same arrays, bit for bit."""
+    saved = {}
+
+    def keep(state):
+        saved[int(state["step"])] = state
+
+    dyn.track(net[0], start, steps=STEPS, on_checkpoint=keep, checkpoint_every=6, **TRACK)
+    assert sorted(saved) == [6]
+    resumed = dyn.track(net[0], start, steps=STEPS, resume_from=saved[6], **TRACK)
+    assert resumed.meta == tracked.meta
+    for k in tracked.arrays:
+        np.testing.assert_array_equal(resumed[k], tracked[k], err_msg=k)
 
 
 def test_track_against_dense_recomputation(net, start, tracked, solvers):
