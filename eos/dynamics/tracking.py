@@ -443,9 +443,9 @@ def track(
             error is about ``eig_tol * S / (S - lambda_2)``).
         point_tol / point_max_iters: the same for the sharpness at the GD, predicted,
             generalized and flow points. The Ritz value is a lower bound of :math:`S` with error
-            at most ``point_tol^2 * S^2 / (S - lambda_2)`` (Rayleigh quotient), about 2e-6
+            at most ``point_tol^2 * S^2 / (S - lambda_2)`` (Rayleigh quotient), a few 1e-6
             relative for the default 1e-3: exact for every purpose here (Theorem 1's sharpness
-            error is :math:`O(\\epsilon^2/\\eta)`).
+            error is :math:`O(\\epsilon^2/\\eta)`, about 1e-3 relative).
         eig_tol_first: looser tolerance of the first eigen-solve of each projection (it only
             steers the first correction; ``None``: ``eig_tol``).
         proj_tol / substeps / adaptive / predictor / fresh_direction: projection settings
@@ -459,12 +459,14 @@ def track(
             sequence (``2 u_{t-1} - u_{t-2}``; for the oscillating GD / predicted iterates the
             same-parity vectors ``2 u_{t-2} - u_{t-4}``) instead of the last vector.
         flow_method / flow_courant: gradient-flow integrator (:mod:`eos.dynamics.flow`).
-        divergence_factor: GD has diverged when its loss is not finite or exceeds this multiple
-            of its loss at step 0 (the run then stops with ``stop_reason="gd_diverged"``).
+        divergence_factor: GD has diverged when its loss is not finite or
+            ``|loss| > divergence_factor * max(|loss at step 0|, 1)``; the run then stops with
+            ``stop_reason="gd_diverged"`` and a warning that names the step.
         resume_from / on_checkpoint / checkpoint_every: checkpoint ``dict[str, np.ndarray]`` every
             ``checkpoint_every`` steps; resuming gives bit-for-bit the uninterrupted result.
-        progress: tqdm bar; timing: record wall-clock seconds per component
-            (``time/<component>``, synchronising after each; for benchmarks).
+        progress: tqdm bar; timing: record wall-clock seconds and calls per component in
+            ``meta["timing_seconds"]`` / ``meta["timing_calls"]`` (synchronising after each
+            call; for ``benchmarks/tracking.py``).
 
     Raises:
         ValueError: bad arguments (``lr <= 0``, ``steps <= 0``, ...), a checkpoint of another
