@@ -362,21 +362,21 @@ _MLP = {
     "quick": dict(width=200, depth=2),
     "smoke": dict(width=16, depth=2),
 }
-_CNN = {"paper": dict(width=32), "quick": dict(width=32), "smoke": dict(width=8)}
+_CNN = {"paper": dict(width=32), "quick": dict(width=16), "smoke": dict(width=8)}  # quick: TO-TUNE
 _RESNET = {
     "paper": dict(widths=(16, 32, 64, 128), blocks_per_stage=2),
-    "quick": dict(widths=(8, 16, 32, 64), blocks_per_stage=2),  # TO-TUNE
+    "quick": dict(widths=(4, 8, 16, 32), blocks_per_stage=2),  # TO-TUNE
     "smoke": dict(widths=(4, 8), blocks_per_stage=1),
 }
 _TRANSFORMER = {
     "paper": dict(hidden_size=64, num_layers=2, num_heads=2, mlp_size=64),
-    "quick": dict(hidden_size=64, num_layers=2, num_heads=2, mlp_size=64),
+    "quick": dict(hidden_size=32, num_layers=2, num_heads=2, mlp_size=32),  # TO-TUNE
     "smoke": dict(hidden_size=8, num_layers=1, num_heads=2, mlp_size=8),
 }
 _N_IMAGES = {"paper": 5_000, "quick": 1_000, "smoke": 32}  # quick: TO-TUNE
-_N_CNN = {"paper": 5_000, "quick": 1_000, "smoke": 16}  # quick: TO-TUNE
-_N_RESNET = {"paper": 5_000, "quick": 500, "smoke": 8}  # quick: TO-TUNE
-_N_SST2 = {"paper": 5_000, "quick": 1_000, "smoke": 16}  # quick: TO-TUNE
+_N_CNN = {"paper": 5_000, "quick": 256, "smoke": 16}  # quick: TO-TUNE
+_N_RESNET = {"paper": 5_000, "quick": 128, "smoke": 8}  # quick: TO-TUNE
+_N_SST2 = {"paper": 5_000, "quick": 256, "smoke": 16}  # quick: TO-TUNE
 _SST2_DATA = {"paper": {}, "quick": {}, "smoke": {"max_len": 16}}
 
 SETTINGS: dict[str, Setting] = {
