@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 export EOS_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
+# A persistent XLA compilation cache: later runs skip most of the compile time.
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/_build/jax-cache
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0.5
 
 .PHONY: book test lint format clean benchmarks help
 .DEFAULT_GOAL := help

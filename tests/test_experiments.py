@@ -572,8 +572,16 @@ def _check_result(res: E.Result) -> None:
 _FAMILIES = {"fig1": ["fig1-mlp"]} | {slug: E.experiments_for(slug) for slug in E.SETTINGS}
 
 
+# Families whose first smoke run compiles a new architecture's dynamics (minutes on 2 cores).
+_SLOW_FAMILIES = {"cnn-mse-cifar10", "cnn-logistic-cifar10cd", "resnet18-mse-cifar10cd",
+                  "transformer-mse-sst2", "transformer-logistic-sst2"}  # fmt: skip
+
+
 @needs_data
-@pytest.mark.parametrize("family", list(_FAMILIES))
+@pytest.mark.parametrize(
+    "family",
+    [pytest.param(f, marks=pytest.mark.slow) if f in _SLOW_FAMILIES else f for f in _FAMILIES],
+)
 def test_smoke_runs_of_every_experiment(family):
     """Every registered experiment runs end to end under ``smoke`` (real data, real dynamics).
 
