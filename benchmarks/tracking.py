@@ -141,6 +141,13 @@ def compare(a: dyn.Trajectory, b: dyn.Trajectory) -> None:
         x, y = a[k][:n], b[k][:n]
         scale = np.max(np.abs(y))
         print(f"  {k:24s} {np.max(np.abs(x - y)) / scale:.2e} (of max |value| {scale:.3g})")
+    print(
+        "\nProjection residuals (max over steps >= 1): |S - 2/eta| / (2/eta), |grad L . u| / ||grad L||"
+    )
+    for name, t in (("optimised", a), ("straightforward", b)):
+        rs = np.abs(t["constrained/residual_sharpness"][1:]) * t.lr / 2
+        rg = np.abs(t["constrained/residual_grad_u"][1:] / t["constrained/grad_norm"][1:])
+        print(f"  {name:16s} {rs.max():.1e}  {rg.max():.1e}")
 
 
 def main() -> None:

@@ -444,6 +444,37 @@ def _combine_rows(S: Array, V: Array, n_rows: Array) -> Array:
     return lax.fori_loop(0, n_rows, body, jnp.zeros((k, V.shape[1]), V.dtype))
 
 
+def _dense_top(
+    matvec_block: Callable[[Array], Array], U0: Array, tol: Array, atol: Array
+) -> tuple[Array, Array, EigenInfo]:
+    """Top-k eigenpairs when the basis would span the whole space (``d <= basis_size``).
+
+    The Krylov space is then all of R^d and a Lanczos recurrence breaks down (its new blocks
+    are round-off), so the operator is assembled from ``d`` products with the identity and
+    solved by dense ``eigh``: exact, and cheaper than the recurrence at this size.
+    """
+    d, k = U0.shape
+    dtype = U0.dtype
+    H = matvec_block(jnp.eye(d, dtype=dtype))  # row i is H e_i
+    H = 0.5 * (H + H.T)
+    w, V = jnp.linalg.eigh(H)
+    vals, vecs = w[::-1][:k], V[:, ::-1][:, :k]
+    vecs = vecs * jnp.where(jnp.sum(vecs * U0, axis=0) < 0, -1, 1).astype(dtype)  # align with U0
+    R = vecs.T @ H - vals[:, None] * vecs.T
+    abs_res = jnp.linalg.norm(R, axis=1)
+    scale = jnp.maximum(jnp.abs(vals), jnp.finfo(dtype).tiny)
+    roundoff = 100 * jnp.finfo(dtype).eps * jnp.max(jnp.abs(w))
+    converged = jnp.all(abs_res <= jnp.maximum(tol * jnp.abs(vals), atol) + roundoff)
+    info = EigenInfo(
+        iterations=jnp.asarray(-(-d // k), jnp.int32),
+        matvecs=jnp.asarray(d, jnp.int32),
+        converged=converged,
+        residuals=abs_res / scale,
+        restarts=jnp.zeros((), jnp.int32),
+    )
+    return vals, vecs, info
+
+
 def _block_lanczos(
     matvec_block: Callable[[Array], Array],
     U0: Array,
@@ -469,6 +500,8 @@ def _block_lanczos(
     tol = jnp.asarray(tol, dtype)
     atol = jnp.asarray(atol, dtype)
     i0 = jnp.zeros((), jnp.int32)
+    if d <= M:
+        return _dense_top(matvec_block, U0, tol, atol)
 
     X0 = U0.T
     # Householder QR: orthonormal columns even when U0 is rank deficient (then the

@@ -277,6 +277,27 @@ def test_exhausted_space_tiny_dimension():
     np.testing.assert_allclose(vals, w[::-1][:4], rtol=1e-12)
 
 
+def test_dimension_below_basis_size_warm_started_from_own_output():
+    """d = 5 < basis size: a block recurrence breaks down after one step and used to report
+    spurious eigenvalues above lambda_max when warm-started from its own output. The solver
+    must give the dense answer, from a random start and from its own previous vectors."""
+    rng = np.random.default_rng(21)
+    d, k = 5, 2
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    w = np.array([3.0, 1.5, 0.4, -0.2, -2.5])
+    mv = Partial(_dense_matvec, jnp.asarray(Q @ np.diag(w) @ Q.T))
+    U = _rand((d, k), 22)
+    for _ in range(3):
+        vals, vecs, info = C.top_eigenpairs_matvec(mv, U, tol=1e-10)
+        assert bool(info.converged)
+        np.testing.assert_allclose(vals, w[:k], rtol=1e-12)
+        np.testing.assert_allclose(np.abs(np.asarray(vecs).T @ Q[:, :k]), np.eye(k), atol=1e-10)
+        assert np.all(np.sum(np.asarray(vecs) * np.asarray(U), axis=0) >= 0)  # sign aligned
+        U = vecs
+    low, _, _ = C.bottom_eigenpairs_matvec(mv, U, tol=1e-10)
+    np.testing.assert_allclose(low, w[::-1][:k], rtol=1e-12)
+
+
 def test_warm_start_needs_fewer_hvps(dense):
     H, w, U = dense["mlp"]
     x = jnp.asarray(MLP_X)

@@ -171,7 +171,7 @@ TRACK = dict(lr=LR, generalized=True, beta_every=4, beta_max=2, lambda2_every=3,
 
 @pytest.fixture(scope="module")
 def tracked(net, start):
-    return dyn.track(net[0], start, steps=STEPS, **TRACK)
+    return dyn.track(net[0], start, steps=STEPS, record_vectors=True, **TRACK)
 
 
 def test_track_resume_is_bitwise(net, start, tracked):
@@ -181,9 +181,10 @@ def test_track_resume_is_bitwise(net, start, tracked):
     def keep(state):
         saved[int(state["step"])] = state
 
-    dyn.track(net[0], start, steps=STEPS, on_checkpoint=keep, checkpoint_every=6, **TRACK)
+    kw = dict(TRACK, record_vectors=True)
+    dyn.track(net[0], start, steps=STEPS, on_checkpoint=keep, checkpoint_every=6, **kw)
     assert sorted(saved) == [6]
-    resumed = dyn.track(net[0], start, steps=STEPS, resume_from=saved[6], **TRACK)
+    resumed = dyn.track(net[0], start, steps=STEPS, resume_from=saved[6], **kw)
     assert resumed.meta == tracked.meta
     for k in tracked.arrays:
         np.testing.assert_array_equal(resumed[k], tracked[k], err_msg=k)
@@ -194,36 +195,36 @@ def test_track_against_dense_recomputation(net, start, tracked, solvers):
     obj, _, hess, dense, grad_S = net
     traj = tracked
     assert traj.steps_done == STEPS and traj.meta["stop_reason"] == "completed"
-    # theta-dagger chain through the public API with the same settings, checked to be on M
-    proj, step = solvers
-    P = proj(start, dense(start)[1][:, -1], LR)
-    daggers = [P]
-    for _ in range(STEPS):
-        daggers.append(step(daggers[-1], LR))
+    # theta-dagger_t as tracked (checked below to lie on M); GD recomputed independently
+    daggers = [jnp.asarray(th) for th in traj["vectors/dagger"]]
     gds = gd_path(obj, start, LR, STEPS)
+    np.testing.assert_allclose(traj["vectors/gd"], np.stack(gds), rtol=1e-9, atol=1e-12)
     d = start.shape[0]
     I = jnp.eye(d)
     rec = {k: [] for k in ("u", "gS", "g", "H", "w")}
-    # u is defined up to sign: take track's (fixed by its own start vector), via gd/x at t = 0
-    v0 = gds[0] - daggers[0].theta
-    sign = np.sign(traj["gd/x"][0] * float(daggers[0].u @ v0))
-    for Pt in daggers:
-        w, V = dense(Pt.theta)
-        u = V[:, -1] * jnp.sign(V[:, -1] @ Pt.u) * sign
+    # u is defined up to sign: take track's (u_{t+1} . u_t > 0 is checked below)
+    for t, Pt in enumerate(daggers):
+        w, V = dense(Pt)
+        u_track = jnp.asarray(traj["vectors/u"][t])
+        u = V[:, -1] * jnp.sign(V[:, -1] @ u_track)
+        assert float(u @ u_track) == pytest.approx(1.0, abs=1e-9)
+        if t > 0:
+            assert float(u @ rec["u"][-1]) > 0
         rec["u"].append(u)
-        rec["gS"].append(grad_S(Pt.theta))
-        rec["g"].append(obj.grad(Pt.theta))
-        rec["H"].append(hess(Pt.theta))
+        rec["gS"].append(grad_S(Pt))
+        rec["g"].append(obj.grad(Pt))
+        rec["H"].append(hess(Pt))
         rec["w"].append(w)
         assert abs(float(w[-1]) - 2 / LR) < 1e-10 and abs(float(rec["g"][-1] @ u)) < 1e-10
     # dense predicted and generalized dynamics (eq. (6), eq. (11)) and beta_{s->t} (eq. (10))
+    v0 = gds[0] - daggers[0]  # Definition 7: v-hat_0 = v_0
     vp, vg = [v0], [v0]
     for t in range(STEPS):
         u, u1, gS, g, H = rec["u"][t], rec["u"][t + 1], rec["gS"][t], rec["g"][t], rec["H"][t]
         Pu, Pu1 = I - jnp.outer(u, u), I - jnp.outer(u1, u1)
         gSp = Pu @ gS
         delta2 = 2 * (-g @ gS) / (gSp @ gSp)
-        th = daggers[t].theta
+        th = daggers[t]
         for seq, gen in ((vp, False), (vg, True)):
             v = seq[-1]
             x, y = u @ v, gSp @ v
@@ -242,7 +243,7 @@ def test_track_against_dense_recomputation(net, start, tracked, solvers):
             got = traj[key][t]
             assert got == pytest.approx(float(want), rel=rtol, abs=atol), (key, t, got, float(want))
 
-        close("constrained/loss", obj.fn(Pt.theta), rtol=1e-10)
+        close("constrained/loss", obj.fn(Pt), rtol=1e-10)
         close("constrained/sharpness", 2 / LR, rtol=1e-10)
         close("constrained/alpha", alpha)
         close("constrained/beta", beta)
@@ -250,21 +251,19 @@ def test_track_against_dense_recomputation(net, start, tracked, solvers):
         close("constrained/epsilon", LR * math.sqrt(alpha))
         close("constrained/grad_norm", jnp.linalg.norm(g))
         close("constrained/grad_sharpness_dot_u", u @ gS, atol=1e-9)
-        for prefix, v in (("gd", gds[t] - Pt.theta), ("predicted", vp[t]), ("generalized", vg[t])):
+        for prefix, v in (("gd", gds[t] - Pt), ("predicted", vp[t]), ("generalized", vg[t])):
             close(f"{prefix}/x", u @ v, rtol=1e-6, atol=1e-10)
             close(f"{prefix}/y", gSp @ v, rtol=1e-6, atol=1e-10)
             close(f"{prefix}/distance", jnp.linalg.norm(v), rtol=1e-6)
-            close(f"{prefix}/loss", obj.fn(Pt.theta + v), rtol=1e-8)
-            close(f"{prefix}/sharpness", dense(Pt.theta + v)[0][-1], rtol=1e-7)
+            close(f"{prefix}/loss", obj.fn(Pt + v), rtol=1e-8)
+            close(f"{prefix}/sharpness", dense(Pt + v)[0][-1], rtol=1e-7)
         x, y = u @ vp[t], gSp @ vp[t]
-        close("theorem1/loss", obj.fn(Pt.theta) + x * x / LR, rtol=1e-7)
+        close("theorem1/loss", obj.fn(Pt) + x * x / LR, rtol=1e-7)
         close("theorem1/sharpness", 2 / LR + y + (gS @ u) * x, rtol=1e-7)
-        close(
-            "theorem1/deviation", jnp.linalg.norm(gds[t] - Pt.theta - vp[t]), rtol=1e-5, atol=1e-10
-        )
+        close("theorem1/deviation", jnp.linalg.norm(gds[t] - Pt - vp[t]), rtol=1e-5, atol=1e-10)
         xg, yg = u @ vg[t], gSp @ vg[t]
-        close("theorem1_generalized/loss", obj.fn(Pt.theta + xg * u), rtol=1e-8)
-        uHu = u @ hess(Pt.theta + xg * u) @ u
+        close("theorem1_generalized/loss", obj.fn(Pt + xg * u), rtol=1e-8)
+        uHu = u @ hess(Pt + xg * u) @ u
         close("theorem1_generalized/sharpness", 2 / LR + yg + uHu - 2 / LR, rtol=1e-7)
     # beta_{s->t} (eq. (10)): gS_perp(t+1) . prod_{k=t}^{s+1} (I - eta H_k) P_k . gS_perp(s)
     starts = traj["beta_st/start"]

@@ -59,7 +59,14 @@ import jax.numpy as jnp
 
 from eos.dynamics import _ops
 
-__all__ = ["Projection", "align", "constrained_step", "linearised_projection", "project"]
+__all__ = [
+    "Projection",
+    "align",
+    "constrained_step",
+    "linearised_projection",
+    "predicted_point",
+    "project",
+]
 
 
 class Projection(NamedTuple):
@@ -288,6 +295,7 @@ def constrained_step(
     fresh_direction: bool = False,
     u_warm: jax.Array | None = None,
     eig_tol_first: float | None = None,
+    offset: jax.Array | None = None,
 ) -> Projection:
     r""":math:`\theta^\dagger_{t+1} = \mathrm{proj}_{\mathcal M}(\theta^\dagger_t - \eta\nabla L_t)` (eq. (2)).
 
@@ -300,27 +308,27 @@ def constrained_step(
     :math:`\theta^\dagger_t` (predictor) or at the first evaluation. ``u_warm``: start vector of
     the first eigen-solve (default :math:`u_t`; e.g. the extrapolation :math:`2u_t - u_{t-1}`).
     The new :math:`u_{t+1}` is sign-aligned with it. ``eig_tol_first``: a looser tolerance for
-    the first eigen-solve, whose vector only steers the first correction.
+    the first eigen-solve, whose vector only steers the first correction. ``offset``: a guess of
+    the correction that the sub-steps will add to the predicted point (e.g. the last step's,
+    extrapolated; see :func:`predicted_point`): its components along :math:`u_t` and
+    :math:`\nabla S_t^\perp` are added before the first evaluation, so that often one evaluation
+    suffices; the accepted point is then the one the sub-steps reach without it, up to the
+    tolerance and second-order terms.
     """
-    dtype = current.theta.dtype
-    lr_ = jnp.asarray(lr, dtype)
-    theta = current.theta - lr_ * current.grad
     one = jnp.asarray(1, jnp.int32)
     active = None
     if predictor:
-        s_lin = current.sharpness - lr_ * jnp.dot(current.grad_sharpness, current.grad)
-        gu_lin = (1 - lr_ * current.sharpness) * jnp.dot(current.u, current.grad)
-        b = gu_lin / current.sharpness
-        active = s_lin - b * jnp.dot(current.u, current.grad_sharpness) > 2.0 / lr
-        theta = linearised_projection(
-            theta,
-            sharpness=s_lin,
-            u=current.u,
-            grad_u=gu_lin,
-            grad_sharpness=current.grad_sharpness,
-            lr=lr,
-            active=active,
-        )
+        theta, active = predicted_point(current, lr)
+    else:
+        theta = current.theta - jnp.asarray(lr, current.theta.dtype) * current.grad
+    if offset is not None:
+        # Only the components along the normals of M at theta-dagger_t (u and grad S^perp):
+        # the sub-steps move along normals, so the accepted point is the one they would reach
+        # anyway, up to the tolerance (a tangential guess would shift it along M).
+        gSp = current.grad_sharpness - jnp.dot(current.u, current.grad_sharpness) * current.u
+        s_hat = gSp / jnp.linalg.norm(gSp)
+        offset = jnp.dot(offset, current.u) * current.u + jnp.dot(offset, s_hat) * s_hat
+        theta = theta + offset
     warm = current.u if u_warm is None else u_warm
     out = _project_loop(
         objective,
@@ -337,6 +345,28 @@ def constrained_step(
         eig_tol_first=eig_tol_first,
     )
     return out._replace(substeps=out.substeps + (one if predictor else 0))
+
+
+def predicted_point(current: Projection, lr: float) -> tuple[jax.Array, jax.Array]:
+    r"""The predictor of :func:`constrained_step`: one linearised projection of
+    :math:`\theta^\dagger_t - \eta\nabla L_t` with the Taylor quantities at :math:`\theta^\dagger_t`
+    (Lemma 13's first-order update), and whether the sharpness constraint is active."""
+    lr_ = jnp.asarray(lr, current.theta.dtype)
+    theta = current.theta - lr_ * current.grad
+    s_lin = current.sharpness - lr_ * jnp.dot(current.grad_sharpness, current.grad)
+    gu_lin = (1 - lr_ * current.sharpness) * jnp.dot(current.u, current.grad)
+    b = gu_lin / current.sharpness
+    active = s_lin - b * jnp.dot(current.u, current.grad_sharpness) > 2.0 / lr
+    theta = linearised_projection(
+        theta,
+        sharpness=s_lin,
+        u=current.u,
+        grad_u=gu_lin,
+        grad_sharpness=current.grad_sharpness,
+        lr=lr,
+        active=active,
+    )
+    return theta, active
 
 
 def align(u: jax.Array, reference: jax.Array) -> jax.Array:

@@ -46,6 +46,7 @@ Keys of :attr:`Trajectory.arrays` (one entry per recorded step ``t = 0..steps_do
 ``assumptions/step``, ``assumptions/<name>`` App. E's quantities (:func:`eos.analysis.assumptions.assumption_quantities`) every ``diag_every`` steps
 ``quadratic/step``, ``/x``, ``/F``, ``/dF``, ``/d2F`` App. F's :math:`F_t` on ``x = quadratic_multiples * delta_t`` (2-D: diag step x grid)
 ``quadratic/limiting_sharpness``   :math:`2/\eta - F_t'(\delta_t)/\delta_t + F_t''(\delta_t)` (App. F.2)
+``vectors/...``                    with ``record_vectors=True``: :math:`\theta^\dagger_t, u_t, \theta_t, \hat v_t` per step (2-D)
 ================================== =====================================================================
 
 :attr:`Trajectory.meta` holds ``lr``, ``steps``, ``steps_done``, ``stop_reason`` (``"completed"``,
@@ -84,7 +85,7 @@ import numpy as np
 
 from eos.dynamics import _ops
 from eos.dynamics._lanczos import lanczos_top
-from eos.dynamics.constrained import Projection, constrained_step, project
+from eos.dynamics.constrained import Projection, constrained_step, predicted_point, project
 from eos.dynamics.flow import FLOW_METHODS, flow_interval
 from eos.dynamics.gd import (
     check_lr,
@@ -238,14 +239,20 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         )  # fmt: skip
 
     @jax.jit
-    def advance_dagger(P, u_prev):
+    def advance_dagger(P, u_prev, corr1, corr2):
+        """theta-dagger_{t+1}; ``corr1``, ``corr2``: the corrections that the sub-steps added to
+        the predicted point at the last two steps (their extrapolation is the first guess)."""
         warm = _ops.unit(2 * P.u - u_prev) if c["extrapolate"] else P.u
+        offset = 2 * corr1 - corr2 if c["extrapolate"] else corr1
         P1 = constrained_step(
             objective, P, lr, substeps=c["substeps"], tol=c["proj_tol"], eig_tol=eig_tol,
             eig_max_iters=eig_iters, adaptive=c["adaptive"], predictor=c["predictor"],
             fresh_direction=c["fresh_direction"], u_warm=warm, eig_tol_first=c["eig_tol_first"],
+            offset=offset if c["predictor"] else None,
         )  # fmt: skip
-        return P1._replace(u=jnp.where(jnp.dot(P1.u, P.u) < 0, -P1.u, P1.u))
+        P1 = P1._replace(u=jnp.where(jnp.dot(P1.u, P.u) < 0, -P1.u, P1.u))
+        corr = P1.theta - predicted_point(P, lr)[0] if c["predictor"] else corr1
+        return P1, corr
 
     @jax.jit
     def extrapolate(U1, U2):
@@ -398,7 +405,7 @@ def track(
     quadratic_multiples: tuple[float, ...] = DEFAULT_QUADRATIC_MULTIPLES,
     u0: Any = None,
     eig_tol: float = 1e-8,
-    eig_tol_first: float | None = 1e-7,
+    eig_tol_first: float | None = None,
     point_tol: float = 1e-3,
     eig_max_iters: int = 16,
     point_max_iters: int = 6,
@@ -419,6 +426,7 @@ def track(
     checkpoint_every: int = 100,
     progress: bool = True,
     timing: bool = False,
+    record_vectors: bool = False,
 ) -> Trajectory:
     """Track GD, gradient flow, :math:`\\theta^\\dagger` and the predicted dynamics (module docstring).
 
@@ -447,7 +455,9 @@ def track(
             relative for the default 1e-3: exact for every purpose here (Theorem 1's sharpness
             error is :math:`O(\\epsilon^2/\\eta)`, about 1e-3 relative).
         eig_tol_first: looser tolerance of the first eigen-solve of each projection (it only
-            steers the first correction; ``None``: ``eig_tol``).
+            steers the first correction; ``None``: ``eig_tol``). The first evaluation is at the
+            predicted point plus the extrapolated correction of the last two steps, which is
+            usually within ``proj_tol`` already: then that (tight) solve is the only one.
         proj_tol / substeps / adaptive / predictor / fresh_direction: projection settings
             (:func:`eos.dynamics.constrained.constrained_step`). ``proj_tol`` bounds
             :math:`|S - 2/\\eta|/(2/\\eta)` and :math:`|\\nabla L\\cdot u|/\\|\\nabla L\\|` at every
@@ -464,6 +474,10 @@ def track(
             ``stop_reason="gd_diverged"`` and a warning that names the step.
         resume_from / on_checkpoint / checkpoint_every: checkpoint ``dict[str, np.ndarray]`` every
             ``checkpoint_every`` steps; resuming gives bit-for-bit the uninterrupted result.
+        record_vectors: also record, at every step, :math:`\\theta^\\dagger_t`, :math:`u_t`,
+            :math:`\\theta_t`, :math:`\\hat v_t` (and the generalized :math:`\\hat v_t`) as 2-D arrays
+            ``vectors/dagger``, ``vectors/u``, ``vectors/gd``, ``vectors/predicted``,
+            ``vectors/generalized`` (small models only: tests, illustrations).
         progress: tqdm bar; timing: record wall-clock seconds and calls per component in
             ``meta["timing_seconds"]`` / ``meta["timing_calls"]`` (synchronising after each
             call; for ``benchmarks/tracking.py``).
@@ -531,6 +545,7 @@ def track(
         lambda2_iters=int(lambda2_iters), quadratic_multiples=list(multiples),
     )  # fmt: skip
     tracker = _Tracker(objective, fns, settings, multiples, timing)
+    tracker.record_vectors = bool(record_vectors)
     if resume_from is None:
         tracker.start(theta0, u0)
     else:
@@ -579,6 +594,7 @@ class _Tracker:
         self.stop_reason = ""
         self.stop_detail = ""
         self.t = 0
+        self.record_vectors = False
 
     # ------------------------------------------------------------------ helpers
     def _call(self, name: str, fn: Callable, *args):
@@ -616,6 +632,7 @@ class _Tracker:
         self.gen_v = v0
         self.warm = {k: [P.u] * 4 for k in ("gd", "predicted", "generalized", "flow")}
         self.u_prev = P.u
+        self.corr1 = self.corr2 = jnp.zeros_like(theta0)
         self.l2_warm = jax.random.normal(jax.random.PRNGKey(1), theta0.shape, theta0.dtype)
         self.assump_warm = None
         self.followers: list[dict[str, Any]] = []  # {"start", "r", "Hr"}
@@ -704,6 +721,12 @@ class _Tracker:
             warnings.warn(self.stop_detail + "; tracking stopped.", stacklevel=3)
             return "constrained_failed"
         self.rec.setdefault("step", []).append(t)
+        if self.record_vectors:
+            vecs = {"dagger": P.theta, "u": P.u, "gd": self.gd_theta, "predicted": self.pred_v}
+            if self.gen:
+                vecs["generalized"] = self.gen_v
+            for k, val in vecs.items():
+                self._sparse(f"vectors/{k}", val)
         for k, val in rec.items():
             self.rec.setdefault(k, []).append(float(val))
         # Cost accounting (products actually computed; the batched point solves run as many
@@ -780,8 +803,12 @@ class _Tracker:
             "flow", f["advance_flow"], self.flow_theta, self.flow_grad, self.flow_S, self.flow_u
         )
         self.flow_grads = int(flow_grads)
-        P1 = self._call("constrained", f["advance_dagger"], P, self.u_prev)
+        P1, corr = self._call(
+            "constrained", f["advance_dagger"], P, self.u_prev, self.corr1, self.corr2
+        )
         self.u_prev = P.u
+        # (no extrapolation from the zero initial value: at the first step both are set)
+        self.corr1, self.corr2 = corr, (self.corr1 if self.t > 0 else corr)
         d = P.theta.shape[0]
         R = (
             jnp.stack([fl["r"] for fl in self.followers])
@@ -847,7 +874,7 @@ class _Tracker:
     # ------------------------------------------------------------------ checkpoints
     def _vectors(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self._vector_names()}
-        out["u_prev"] = self.u_prev
+        out.update(u_prev=self.u_prev, corr1=self.corr1, corr2=self.corr2)
         for name, slots in self.warm.items():
             for i, w in enumerate(slots):
                 out[f"warm_{name}_{i}"] = w
@@ -913,6 +940,7 @@ class _Tracker:
         for name in ("gd", "predicted", "generalized", "flow"):
             self.warm[name] = [arr(f"v/warm_{name}_{i}") for i in range(4)]
         self.u_prev = arr("v/u_prev")
+        self.corr1, self.corr2 = arr("v/corr1"), arr("v/corr2")
         aw = {k[len("assump_warm/") :]: arr(k) for k in st if k.startswith("assump_warm/")}
         self.assump_warm = aw or None
         self.followers = []
