@@ -30,17 +30,31 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[$*]"
 	@touch $@
 
+# The notebook execution cache is keyed by the cells' code only: it is dropped whenever the
+# profile or the eos source changes, so the book never shows another profile's numbers.
 book: $(VENV)/.installed-book
 	@EOS_PROFILE=$${EOS_PROFILE:-quick}; export EOS_PROFILE; \
 	echo "Building the book with EOS_PROFILE=$$EOS_PROFILE (EOS_DATA_DIR=$${EOS_DATA_DIR:-default cache})"; \
+	key="$$EOS_PROFILE $$(cat $$(find eos -name '*.py' | sort) | sha256sum | cut -c1-16)"; \
+	stamp=_build/.jupyter_cache.key; \
+	if [ "$$(cat $$stamp 2>/dev/null)" != "$$key" ]; then \
+	  rm -rf _build/.jupyter_cache; mkdir -p _build; echo "$$key" > $$stamp; fi; \
 	start=$$(date +%s); \
 	$(BIN)/jupyter-book build . --all -n --keep-going || exit 1; \
 	echo "Book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
 
+# Two pytest runs on TEST_WORKERS processes (pytest-xdist; a module or notebook stays on one
+# worker): first the unit tests, whose smoke experiments fill the shared results cache, then
+# every notebook under nbval, which reuses those runs.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test
-	EOS_PROFILE=smoke EOS_RESULTS_DIR=$${EOS_RESULTS_DIR:-$(CURDIR)/_build/test-results} \
-	EOS_FIGURE_DIR=$${EOS_FIGURE_DIR:-$(CURDIR)/_build/test-figures} \
-	$(BIN)/python -m pytest tests book --nbval-lax -p no:cacheprovider $(PYTEST_ARGS)
+	@export EOS_PROFILE=smoke EOS_RESULTS_DIR=$${EOS_RESULTS_DIR:-$(CURDIR)/_build/test-results} \
+	  EOS_FIGURE_DIR=$${EOS_FIGURE_DIR:-$(CURDIR)/_build/test-figures}; \
+	start=$$(date +%s); \
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadscope -p no:cacheprovider $(PYTEST_ARGS); unit=$$?; \
+	$(BIN)/python -m pytest book --nbval-lax -n $(TEST_WORKERS) --dist loadscope -p no:cacheprovider $(PYTEST_ARGS); books=$$?; \
+	echo "make test: unit tests exit $$unit, notebooks exit $$books, $$(( $$(date +%s) - start )) s"; \
+	[ $$unit -eq 0 ] && [ $$books -eq 0 ]
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check eos tests benchmarks

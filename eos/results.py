@@ -51,7 +51,9 @@ RESULTS_ENV = "EOS_RESULTS_DIR"
 MANIFEST_KEY = "__manifest__"
 RESULT_FILE = "result.npz"
 #: Files of the ``eos`` package (relative paths) that cannot change any computed number.
-FINGERPRINT_EXCLUDE = frozenset({"plotting.py", "cli.py", "__main__.py"})
+FINGERPRINT_EXCLUDE = frozenset(
+    {"plotting.py", "figures.py", "figures_generalized.py", "cli.py", "__main__.py"}
+)
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 

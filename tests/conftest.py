@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
+import jax
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +38,9 @@ def data_root() -> Path:
     """The folder holding the real data sets; skips the test when there is none."""
     root = _real_data_root()
     if root is None:
-        pytest.skip("real data not available: set EOS_DATA_DIR to a folder with cifar-10-batches-py/ and SST-2/")
+        pytest.skip(
+            "real data not available: set EOS_DATA_DIR to a folder with cifar-10-batches-py/ and SST-2/"
+        )
     return root
 
 
@@ -47,3 +51,15 @@ def _isolated_outputs(tmp_path_factory, monkeypatch):
         monkeypatch.setenv("EOS_FIGURE_DIR", str(tmp_path_factory.getbasetemp() / "figures"))
     if "EOS_RESULTS_DIR" not in os.environ:
         monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path_factory.getbasetemp() / "results"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+    """Drop every compiled XLA program after each test module.
+
+    Each compiled CPU executable holds ~10 memory mappings; the whole suite compiles thousands
+    of programs, and one process would otherwise reach the kernel's ``vm.max_map_count``
+    (65,530 by default), where LLVM's JIT segfaults while compiling."""
+    yield
+    jax.clear_caches()
+    gc.collect()
