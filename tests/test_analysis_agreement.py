@@ -66,6 +66,10 @@ def test_count_cycles_synthetic_orbit():
     assert count_cycles(xs, ys, 2.0, x_band=0.01) == 10
     with pytest.raises(ValueError, match="delta"):
         count_cycles(x, y, -1.0)
+    # no fixed point (delta_t = NaN, alpha_t <= 0) during the first cycle: it is not counted
+    d = np.full(x.size, 2.0)
+    d[:40] = np.nan
+    assert count_cycles(x, y, d) == 4
 
 
 @pytest.mark.parametrize("steps, expected", [(4000, 4), (6000, 6)])

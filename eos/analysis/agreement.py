@@ -103,19 +103,24 @@ def count_cycles(x: Any, y: Any, delta: Any, *, x_band: float = 0.1, y_band: flo
     period-2 jitter and tiny oscillations near the fixed point do not count); a cycle is counted
     each time the sequence of visited quadrants has gone once around in that order. Turning the
     other way, or jumping back and forth, never counts. ``delta`` may be a scalar or an array
-    (:math:`\\delta_t`); ``x`` may be signed (its absolute value is used).
+    (:math:`\\delta_t`); ``x`` may be signed (its absolute value is used). Steps where
+    :math:`\\delta_t` is NaN (no fixed point: :math:`\\alpha_t \\le 0`) are not assigned a
+    quadrant, like points inside the bands.
     """
     ax = np.abs(_1d("x", x))
     yy = _1d("y", y)
     if yy.size != ax.size:
         raise ValueError(f"x and y must have the same length, got {ax.size} and {yy.size}")
     d = _broadcast("delta", delta, ax.size)
-    if np.any(~(d > 0)):
-        raise ValueError("delta must be positive")
+    undefined = np.isnan(d)  # no fixed point at steps where alpha_t <= 0 (Assumption 1 fails)
+    if np.any(~(d[~undefined] > 0)):
+        raise ValueError("delta must be positive (or NaN where the fixed point does not exist)")
     if x_band < 0 or y_band < 0:
         raise ValueError(f"x_band and y_band must be non-negative, got {x_band}, {y_band}")
-    rel = ax / d - 1.0
+    with np.errstate(invalid="ignore"):
+        rel = ax / d - 1.0
     sx = np.where(rel > x_band, 1, np.where(rel < -x_band, -1, 0))
+    sx[undefined] = 0
     sy = np.where(yy > y_band, 1, np.where(yy < -y_band, -1, 0))
     state = None  # current quadrant index
     advanced = 0  # quarter turns completed since the start
