@@ -162,6 +162,16 @@ def test_predicted_step_is_eq6(net, start):
         jnp.asarray(x), jnp.asarray(y), jnp.dot(u, obj.grad(th + x * u)), LR
     )
     assert float(x_next) == pytest.approx(-(1 + LR * y) * x - LR * dF, rel=1e-10)
+    # with F'(0) = u . grad L(theta) passed, the update uses F'(x) - F'(0)
+    dF0 = float(jax.grad(F)(jnp.asarray(0.0)))
+    x_next0 = dyn.generalized_x_next(
+        jnp.asarray(x),
+        jnp.asarray(y),
+        jnp.dot(u, obj.grad(th + x * u)),
+        LR,
+        jnp.dot(u, obj.grad(th)),
+    )
+    assert float(x_next0) == pytest.approx(-(1 + LR * y) * x - LR * (dF - dF0), rel=1e-10)
 
 
 # App. E / F diagnostics are checked on the toy model (tests/test_dynamics_toy.py)
@@ -230,7 +240,9 @@ def test_track_against_dense_recomputation(net, start, tracked, solvers):
             x, y = u @ v, gSp @ v
             if gen:
                 line = lambda s, th=th, u=u: obj.fn(th + s * u)  # noqa: E731
-                x_new = -(1 + LR * y) * x - LR * (jax.grad(line)(x) - 2 * x / LR)
+                # F'(x) - F'(0): F'(0) = u . grad L(theta-dagger) = 0 on M (round-off here)
+                dF = jax.grad(line)(x) - jax.grad(line)(0.0) - 2 * x / LR
+                x_new = -(1 + LR * y) * x - LR * dF
             else:
                 x_new = -(1 + LR * y) * x
             seq.append(Pu1 @ ((I - LR * H) @ Pu @ v + LR * gSp * (delta2 - x * x) / 2) + x_new * u1)

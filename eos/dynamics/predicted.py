@@ -108,10 +108,21 @@ def predicted_step(
     return w - jnp.dot(u_next, w) * u_next + x_next * u_next
 
 
-def generalized_x_next(x: jax.Array, y: jax.Array, line_grad_u: jax.Array, lr: float) -> jax.Array:
-    """Eq. (11): :math:`-(1 + \\eta y)x - \\eta F'(x)` with ``line_grad_u`` :math:`= u_t\\cdot\\nabla L(\\theta^\\dagger_t + x u_t)`."""
+def generalized_x_next(
+    x: jax.Array,
+    y: jax.Array,
+    line_grad_u: jax.Array,
+    lr: float,
+    grad_u_at_dagger: jax.Array | float = 0.0,
+) -> jax.Array:
+    """Eq. (11): :math:`-(1 + \\eta y)x - \\eta F'(x)` with ``line_grad_u`` :math:`= u_t\\cdot\\nabla L(\\theta^\\dagger_t + x u_t)`.
+
+    ``grad_u_at_dagger``: :math:`u_t\\cdot\\nabla L(\\theta^\\dagger_t) = F'(0)`, zero on
+    :math:`\\mathcal M` by definition; passing the computed value uses :math:`F'(x) - F'(0)`, which
+    is the same on :math:`\\mathcal M` but cancels the projection's residual (otherwise a forcing
+    :math:`-\\eta F'(0)` that dominates while :math:`|x|` is tiny, before the blow-up)."""
     lr_ = jnp.asarray(lr, x.dtype)
-    dF = line_grad_u - 2 * x / lr_
+    dF = line_grad_u - grad_u_at_dagger - 2 * x / lr_
     return -(1 + lr_ * y) * x - lr_ * dF
 
 

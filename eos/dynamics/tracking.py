@@ -343,7 +343,7 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         pred_new = predicted_step(pred_v, fr, hvp_perp=pred_Hv, u_next=P1.u, lr=lr)
         if generalized:
             x, y = jnp.dot(fr.u, gen_v), jnp.dot(fr.grad_sharpness_perp, gen_v)
-            x_next = generalized_x_next(x, y, line_gu, lr)
+            x_next = generalized_x_next(x, y, line_gu, lr, jnp.dot(fr.u, P.grad))
             gen_new = predicted_step(gen_v, fr, hvp_perp=gen_Hv, u_next=P1.u, lr=lr, x_next=x_next)
         else:
             gen_new = gen_v
