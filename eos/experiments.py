@@ -60,6 +60,7 @@ __all__ = [
     "load",
     "result_path",
     "run",
+    "selected",
 ]
 
 KINDS = ("track", "gd")
@@ -346,8 +347,12 @@ _TRACK_STEPS = {
     # max_steps only caps the search for instability)
     "paper": dict(max_steps=100_000, track_steps=2_000, diag_every=50, lambda2_every=50,
                   checkpoint_every=100),
-    # quick: TO-TUNE (enough tracked steps for one full self-stabilization cycle on a CPU)
-    "quick": dict(max_steps=20_000, track_steps=150, diag_every=10, lambda2_every=10,
+    # quick: measured on the 2-core CPU (MLP, n=1000, eta=0.02: instability at step 303 after
+    # 13 s; ~2.5 s per tracked step, the App. D.3 eigengap stop lambda2 >= 1.9/eta comes after
+    # ~105 tracked steps, just after the first blow-up and self-stabilization). track_steps caps
+    # the run at ~6 min per experiment; App. E's diagnostics (~5 s each) every 25 steps, the
+    # second eigenvalue (~1 s) every 15.
+    "quick": dict(max_steps=20_000, track_steps=150, diag_every=25, lambda2_every=15,
                   checkpoint_every=25),
     # smoke: exercises every code path in seconds to a couple of minutes (compile-dominated)
     "smoke": dict(max_steps=100, track_steps=4, diag_every=4, lambda2_every=2,
@@ -362,21 +367,27 @@ _MLP = {
     "quick": dict(width=200, depth=2),
     "smoke": dict(width=16, depth=2),
 }
-_CNN = {"paper": dict(width=32), "quick": dict(width=16), "smoke": dict(width=8)}  # quick: TO-TUNE
+# quick (measured on the 2-core CPU): CNN width 8 reaches instability at eta = 0.02 after 349
+# steps (MSE, n=256, 171 s) and 460 steps (logistic, n=128, 66 s); a tracked float64 step costs
+# ~3.7 s (logistic, n=128) and lambda2 stays near 0.23 * 2/eta, so the tracked steps, not the
+# eigengap stop, end the run.
+_CNN = {"paper": dict(width=32), "quick": dict(width=8), "smoke": dict(width=8)}
 _RESNET = {
     "paper": dict(widths=(16, 32, 64, 128), blocks_per_stage=2),
-    "quick": dict(widths=(4, 8, 16, 32), blocks_per_stage=2),  # TO-TUNE
+    "quick": dict(widths=(4, 8, 16, 32), blocks_per_stage=2),  # not yet timed under quick
     "smoke": dict(widths=(4, 8), blocks_per_stage=1),
 }
 _TRANSFORMER = {
     "paper": dict(hidden_size=64, num_layers=2, num_heads=2, mlp_size=64),
-    "quick": dict(hidden_size=32, num_layers=2, num_heads=2, mlp_size=32),  # TO-TUNE
+    # quick, measured: eta = 0.002 (MSE, n=256) reaches instability only after 7,848 steps (307 s)
+    "quick": dict(hidden_size=32, num_layers=2, num_heads=2, mlp_size=32),
     "smoke": dict(hidden_size=8, num_layers=1, num_heads=2, mlp_size=8),
 }
-_N_IMAGES = {"paper": 5_000, "quick": 1_000, "smoke": 32}  # quick: TO-TUNE
-_N_CNN = {"paper": 5_000, "quick": 256, "smoke": 16}  # quick: TO-TUNE
-_N_RESNET = {"paper": 5_000, "quick": 128, "smoke": 8}  # quick: TO-TUNE
-_N_SST2 = {"paper": 5_000, "quick": 256, "smoke": 16}  # quick: TO-TUNE
+# quick MLP: n=1000 (n=500 and 250 hit the eigengap stop after 60 and 40 tracked steps)
+_N_IMAGES = {"paper": 5_000, "quick": 1_000, "smoke": 32}
+_N_CNN = {"paper": 5_000, "quick": 128, "smoke": 16}
+_N_RESNET = {"paper": 5_000, "quick": 128, "smoke": 8}  # quick: not yet timed
+_N_SST2 = {"paper": 5_000, "quick": 256, "smoke": 16}  # quick: tracking not yet timed
 _SST2_DATA = {"paper": {}, "quick": {}, "smoke": {"max_len": 16}}
 
 SETTINGS: dict[str, Setting] = {
@@ -448,7 +459,9 @@ def _fig1_resolve(profile: str) -> ExperimentConfig:
         # Fig. 1: instability after ~2200 steps on 5k images, then edge of stability. max_steps
         # equals the track experiments' so that phase 1 is shared with mlp-mse-cifar10-lr0.02.
         "paper": dict(track_steps=2_000, sharpness_every=10, checkpoint_every=500),
-        "quick": dict(track_steps=500, sharpness_every=5, checkpoint_every=250),  # TO-TUNE
+        # quick, measured: instability at step 303 (eta=0.02, 13 s), 86 (0.04), 963 (0.01, 26 s);
+        # 500 GD steps with the sharpness every 5 take 50-70 s and show sharpness hovering at 2/eta
+        "quick": dict(track_steps=500, sharpness_every=5, checkpoint_every=250),
         "smoke": dict(track_steps=10, sharpness_every=2, checkpoint_every=4),
     }[profile]
     return ExperimentConfig(
@@ -504,6 +517,45 @@ def experiments_for(group: str) -> list[str]:
     if group == "all":
         return list_experiments()
     return [n for n, e in EXPERIMENTS.items() if group in e.groups]
+
+
+#: The App. E/G learning rates that the ``quick`` profile keeps, per setting: the largest one
+#: of each setting (:attr:`Setting.lrs`). Progressive sharpening to ``2/eta`` takes roughly
+#: ``1/eta`` times longer at smaller learning rates (at the ``quick`` sizes, eta = 0.002 on the
+#: MLP had reached sharpness 676 of 2/eta = 1000 after 15,000 steps), and every tracked step
+#: costs dozens of float64 Hessian-vector products, so on a 2-core CPU only the largest learning
+#: rate of a setting reaches instability and completes a self-stabilization cycle in minutes.
+QUICK_LRS: dict[str, tuple[float, ...]] = {slug: (max(s.lrs),) for slug, s in SETTINGS.items()}
+
+
+def selected(group: str, profile: str | None = None) -> list[str]:
+    """The names of ``group`` (see :func:`experiments_for`) that ``profile`` runs.
+
+    ``profile`` defaults to ``EOS_PROFILE`` (:func:`eos.profiles.current_profile`).
+
+    * ``paper``: every experiment of the group (all learning rates of Apps. E and G).
+    * ``smoke``: every experiment of the group too; the smoke profile replaces the learning
+      rates of a setting by one smoke learning rate, so they share one cached run.
+    * ``quick``: per (architecture, data, loss) setting only the learning rates in
+      :data:`QUICK_LRS` -- the setting's largest App. E/G learning rate, the one that reaches
+      instability soonest; the smaller learning rates are dropped because they need tens of
+      thousands of float32 steps of progressive sharpening (plus the tracked float64 steps) that a
+      2-core CPU cannot afford in a few minutes. ``fig1-mlp`` (plain gradient descent) is kept.
+      The group ``fig4`` is empty under ``quick`` (Fig. 4's learning rates are all below their
+      setting's largest); ``book/architectures.ipynb`` features the quick run of each setting.
+      Run a dropped experiment explicitly with :func:`run` (``python -m eos run NAME --profile
+      quick``) or use the ``paper`` profile for the complete set.
+    """
+    names = experiments_for(group)
+    prof = _profiles.current_profile() if profile is None else _profiles.validate_profile(profile)
+    if prof != "quick":
+        return names
+    keep = []
+    for name in names:
+        slug = next((s for s in SETTINGS if name.startswith(s + "-lr")), None)
+        if slug is None or get_config(name, profile="paper").lr in QUICK_LRS[slug]:
+            keep.append(name)
+    return keep
 
 
 def _experiment(name: str) -> Experiment:
@@ -757,6 +809,12 @@ def _checkpoint_step(state: Mapping[str, Any]) -> int:
     return int(np.asarray(state["step"]).reshape(-1)[0]) if "step" in state else 0
 
 
+def _registered_under(config: ExperimentConfig) -> list[str]:
+    if config.name not in EXPERIMENTS:
+        return []
+    return [p for p in _profiles.PROFILES if get_config(config.name, profile=p) == config]
+
+
 def _compute(
     config: ExperimentConfig, folder: Path, *, progress: bool
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -815,6 +873,10 @@ def _compute(
     provenance = {
         **env,
         "config": config.to_dict(),
+        # EOS_PROFILE of the computing process, and the profiles whose registered configuration
+        # of this name is exactly this one (empty: overrides made it a custom configuration)
+        "profile": _profiles.current_profile(),
+        "registered_under": _registered_under(config),
         "cache_key": config.key(),
         "started": started,
         "finished": _results.utc_now(),

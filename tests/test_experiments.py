@@ -12,7 +12,6 @@ import functools
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import jax
@@ -188,6 +187,29 @@ def test_groups_and_names():
     for name in E.experiments_for("app-e"):
         c = E.get_config(name, profile="paper")
         assert name.endswith(f"-lr{c.lr:g}")
+
+
+def test_selected_runs_per_profile():
+    """paper and smoke run every experiment of a group; quick keeps, per App. E setting, only
+    the largest learning rate of the paper's headings (APP_E_LRS), plus Fig. 1."""
+    for group in E.GROUPS:
+        assert E.selected(group, "paper") == E.experiments_for(group), group
+        assert E.selected(group, "smoke") == E.experiments_for(group), group
+    quick = E.selected("app-e", "quick")
+    expected = {(task, max(lrs)) for task, lrs in APP_E_LRS.items()}
+    got = {(_task_of(E.get_config(n, profile="paper")), E.get_config(n, profile="paper").lr)
+           for n in quick}  # fmt: skip
+    assert got == expected and len(quick) == len(expected)
+    assert E.selected("fig1", "quick") == ["fig1-mlp"]
+    assert set(E.selected("all", "quick")) == set(quick) | {"fig1-mlp"}
+    assert E.selected("fig4", "quick") == []  # Fig. 4's learning rates are all below the largest
+    for slug in E.SETTINGS:  # one run per setting, a member of the group
+        (name,) = E.selected(slug, "quick")
+        assert name in E.experiments_for(slug)
+    with pytest.raises(ValueError, match="unknown group 'fig9'"):
+        E.selected("fig9", "quick")
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        E.selected("app-e", "huge")
 
 
 def test_quick_and_smoke_are_smaller_than_paper():
@@ -534,6 +556,12 @@ def _check_provenance(res: E.Result) -> None:
     _check_commit(p["git"])
     assert p["source_fingerprint"] == R.source_fingerprint()
     assert p["platform"] and p["python"] and p["data_root"]
+    assert p["profile"] in PROFILES
+    assert p["registered_under"] == [
+        q
+        for q in PROFILES
+        if computed.name in E.EXPERIMENTS and E.get_config(computed.name, profile=q) == computed
+    ]
     started = dt.datetime.fromisoformat(p["started"])
     finished = dt.datetime.fromisoformat(p["finished"])
     assert started <= finished <= dt.datetime.now(dt.timezone.utc)
@@ -567,32 +595,3 @@ def _check_result(res: E.Result) -> None:
     else:
         assert res["gd/loss"].shape == (c.track_steps + 1,)
         assert np.all(np.isfinite(res["gd/loss"])) and np.all(np.isfinite(res["gd/sharpness"]))
-
-
-_FAMILIES = {"fig1": ["fig1-mlp"]} | {slug: E.experiments_for(slug) for slug in E.SETTINGS}
-
-
-# Families whose first smoke run compiles a new architecture's dynamics (minutes on 2 cores).
-_SLOW_FAMILIES = {"cnn-mse-cifar10", "cnn-logistic-cifar10cd", "resnet18-mse-cifar10cd",
-                  "transformer-mse-sst2", "transformer-logistic-sst2"}  # fmt: skip
-
-
-@needs_data
-@pytest.mark.parametrize(
-    "family",
-    [pytest.param(f, marks=pytest.mark.slow) if f in _SLOW_FAMILIES else f for f in _FAMILIES],
-)
-def test_smoke_runs_of_every_experiment(family):
-    """Every registered experiment runs end to end under ``smoke`` (real data, real dynamics).
-
-    Uses the session's ``EOS_RESULTS_DIR`` (a pytest temporary folder, or the folder that
-    ``make test`` shares with the notebooks, which then reuse these runs). Prints the wall
-    time per experiment (``pytest -s``)."""
-    times = {}
-    for name in _FAMILIES[family]:
-        t0 = time.perf_counter()
-        res = E.run(name, profile="smoke", progress=False)
-        times[name] = round(time.perf_counter() - t0, 1)
-        assert res.config == E.get_config(name, profile="smoke")
-        _check_result(res)
-    print(f"\nsmoke {family}: wall time per experiment (s): {times}")
