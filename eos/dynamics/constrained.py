@@ -326,7 +326,7 @@ def constrained_step(
         # the sub-steps move along normals, so the accepted point is the one they would reach
         # anyway, up to the tolerance (a tangential guess would shift it along M).
         gSp = current.grad_sharpness - jnp.dot(current.u, current.grad_sharpness) * current.u
-        s_hat = gSp / jnp.linalg.norm(gSp)
+        s_hat = _ops.unit(gSp)
         offset = jnp.dot(offset, current.u) * current.u + jnp.dot(offset, s_hat) * s_hat
         theta = theta + offset
     warm = current.u if u_warm is None else u_warm

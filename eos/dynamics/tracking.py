@@ -85,7 +85,13 @@ import numpy as np
 
 from eos.dynamics import _ops
 from eos.dynamics._lanczos import lanczos_top
-from eos.dynamics.constrained import Projection, constrained_step, predicted_point, project
+from eos.dynamics.constrained import (
+    Projection,
+    align,
+    constrained_step,
+    predicted_point,
+    project,
+)
 from eos.dynamics.flow import FLOW_METHODS, flow_interval
 from eos.dynamics.gd import (
     check_lr,
@@ -250,7 +256,7 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
             fresh_direction=c["fresh_direction"], u_warm=warm, eig_tol_first=c["eig_tol_first"],
             offset=offset if c["predictor"] else None,
         )  # fmt: skip
-        P1 = P1._replace(u=jnp.where(jnp.dot(P1.u, P.u) < 0, -P1.u, P1.u))
+        P1 = P1._replace(u=align(P1.u, P.u))
         corr = P1.theta - predicted_point(P, lr)[0] if c["predictor"] else corr1
         return P1, corr
 
