@@ -861,6 +861,16 @@ def _compute(
     theta_star, u_star = p1_arrays["theta_star"], p1_arrays["u_star"]
     history = {k[8:]: v for k, v in p1_arrays.items() if k.startswith("history/")}
     meta: dict[str, Any] = dict(p1_manifest["meta"])
+    if config.kind == "track" and not meta.get("reached_instability", True):
+        # the constrained trajectory lives on {S = 2/eta}: tracking from a stable iterate would
+        # project far away and report dynamics that never happened
+        raise ValueError(
+            f"{config.name}: gradient descent did not reach instability within max_steps="
+            f"{config.max_steps} (sharpness {meta['sharpness_at_instability']:.4g} < 2/lr = "
+            f"{config.threshold:.4g}), so there is nothing to track. Raise max_steps "
+            "(override max_steps=...), use a larger learning rate, or more examples (small "
+            "training sets can be fitted before the sharpness reaches 2/lr)."
+        )
 
     # ---- phase 2: tracking (float64) or plain GD (float32)
     ckpt = _results.Checkpointer(folder, "after")

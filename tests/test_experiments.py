@@ -595,3 +595,15 @@ def _check_result(res: E.Result) -> None:
     else:
         assert res["gd/loss"].shape == (c.track_steps + 1,)
         assert np.all(np.isfinite(res["gd/loss"])) and np.all(np.isfinite(res["gd/sharpness"]))
+
+
+@needs_data
+def test_tracking_without_instability_is_a_clear_error(tmp_path, monkeypatch):
+    # two float32 steps cannot reach S >= 2/eta: tracking from there would be meaningless
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path))
+    name, overrides = TRACK
+    count = _Counter(monkeypatch)
+    with pytest.warns(UserWarning, match="no instability"):
+        with pytest.raises(ValueError, match="did not reach instability within max_steps=2"):
+            E.run(name, profile="smoke", progress=False, max_steps=2, **overrides)
+    assert count.calls["track"] == 0
