@@ -12,6 +12,7 @@ from eos.analysis.agreement import (
     count_cycles,
     format_table,
     period_two_regularity,
+    quarter_turns,
     relative_error_summary,
     two_step_average,
 )
@@ -147,6 +148,7 @@ def test_agreement_table_known_values():
     assert row["deviation_ratio_median"] == pytest.approx(1.25)
     assert row["deviation_error_worst"] == pytest.approx(0.1)
     assert row["cycles"] == 8  # 400 steps = 8 periods of 50, ending just past the start phase
+    assert row["quarter_turns"] // 4 == 8
     assert row["fixed_point_approached"] is False
     assert row["flow_distance_final"] == pytest.approx(10.0)
     assert row["flow_over_gd_distance_final"] == pytest.approx(5.0)
@@ -188,3 +190,23 @@ def test_period_two_regularity():
         period_two_regularity(clean, 4)
     with pytest.raises(ValueError, match="shorter"):
         period_two_regularity(clean[:10], 20)
+
+
+def test_quarter_turns_count_stages_in_order():
+    # one quadrant per point, in the order of the four stages: (|x|/delta - 1, y) signs
+    stage = {1: (0.5, 1.0), 2: (1.5, 1.0), 3: (1.5, -1.0), 4: (0.5, -1.0)}
+
+    def path(*stages):
+        x = np.array([stage[s][0] for s in stages]) * 2.0
+        y = np.array([stage[s][1] for s in stages])
+        return x, y
+
+    assert quarter_turns(*path(1, 2, 3, 4), 2.0) == 3  # all four stages seen, no full turn
+    assert count_cycles(*path(1, 2, 3, 4), 2.0) == 0
+    assert quarter_turns(*path(1, 2, 3, 4, 1), 2.0) == 4
+    assert count_cycles(*path(1, 2, 3, 4, 1), 2.0) == 1
+    assert quarter_turns(*path(1, 2, 1, 2, 3), 2.0) == 2  # a step back cancels a step forward
+    assert quarter_turns(*path(1, 3, 4), 2.0) == 1  # a jump across the fixed point is no turn
+    assert quarter_turns(*path(4, 3, 2, 1), 2.0) == 0  # the wrong sense never counts
+    x, y = _orbit(int(5.5 * 40), 40)
+    assert count_cycles(x, y, 2.0) == quarter_turns(x, y, 2.0) // 4 == 5

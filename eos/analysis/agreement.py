@@ -9,6 +9,7 @@ Pure numpy functions on the arrays of a trajectory (``Trajectory.arrays``, keys 
   component :math:`(\\nabla S\\cdot u)\\hat x_t` of Theorem 1 cancels);
 - :func:`relative_error_summary` -- median and worst relative error of a prediction;
 - :func:`count_cycles` -- complete self-stabilization cycles (the four stages of Sec. 4.1);
+- :func:`quarter_turns` -- the net number of stage changes in that order (3: all four stages seen);
 - :func:`approaches_fixed_point` -- whether :math:`(|x_t|, y_t) \\to (\\delta_t, 0)` (Sec. 4.2, Sec. 6);
 - :func:`agreement_table` -- all of the above for one run;
 - :func:`period_two_regularity` -- how period-2 a signal is in a sliding window (Sec. 8.2: the
@@ -26,6 +27,7 @@ __all__ = [
     "agreement_table",
     "approaches_fixed_point",
     "count_cycles",
+    "quarter_turns",
     "format_table",
     "period_two_regularity",
     "relative_error_summary",
@@ -92,20 +94,25 @@ def relative_error_summary(pred: Any, true: Any, *, scale: Any = None) -> dict[s
 _ORDER = {(-1, 1): 0, (1, 1): 1, (1, -1): 2, (-1, -1): 3}
 
 
-def count_cycles(x: Any, y: Any, delta: Any, *, x_band: float = 0.1, y_band: float = 0.0) -> int:
-    """Number of complete self-stabilization cycles of :math:`(|x_t|, y_t)` around :math:`(\\delta_t, 0)`.
+def quarter_turns(x: Any, y: Any, delta: Any, *, x_band: float = 0.1, y_band: float = 0.0) -> int:
+    r"""Net quarter turns of :math:`(|x_t|, y_t)` around :math:`(\delta_t, 0)` in the sense of the
+    four stages of Sec. 4.1 (a negative total counts as 0).
 
-    The orbits of eq. (4) turn around the fixed point :math:`(\\delta, 0)` visiting, in order,
-    the quadrants :math:`(|x|<\\delta, y>0)` (progressive sharpening / blowup),
-    :math:`(|x|>\\delta, y>0)`, :math:`(|x|>\\delta, y<0)` (self-stabilization) and
-    :math:`(|x|<\\delta, y<0)` (return to stability). A point is assigned a quadrant only when
-    :math:`||x|/\\delta - 1| >` ``x_band`` and :math:`|y| >` ``y_band`` (hysteresis, so the
-    period-2 jitter and tiny oscillations near the fixed point do not count); a cycle is counted
-    each time the sequence of visited quadrants has gone once around in that order. Turning the
-    other way, or jumping back and forth, never counts. ``delta`` may be a scalar or an array
-    (:math:`\\delta_t`); ``x`` may be signed (its absolute value is used). Steps where
-    :math:`\\delta_t` is NaN (no fixed point: :math:`\\alpha_t \\le 0`) are not assigned a
-    quadrant, like points inside the bands.
+    The orbits of eq. (4) turn around the fixed point :math:`(\delta, 0)` visiting, in order,
+    the quadrants :math:`(|x|<\delta, y>0)` (progressive sharpening, then blowup starts),
+    :math:`(|x|>\delta, y>0)` (blowup turning into self-stabilization: :math:`y` falls),
+    :math:`(|x|>\delta, y<0)` (self-stabilization) and :math:`(|x|<\delta, y<0)` (return to
+    stability). Each move to the next quadrant in that order adds one, each move back subtracts
+    one; a jump to the opposite quadrant changes nothing. A point is assigned a quadrant only
+    when :math:`||x|/\delta - 1| >` ``x_band`` and :math:`|y| >` ``y_band`` (hysteresis, so the
+    period-2 jitter and tiny oscillations near the fixed point do not count). ``delta`` may be a
+    scalar or an array (:math:`\delta_t`); ``x`` may be signed (its absolute value is used).
+    Steps where :math:`\delta_t` is NaN (no fixed point: :math:`\alpha_t \le 0`) are not
+    assigned a quadrant, like points inside the bands.
+
+    Three quarter turns from the first quadrant mean that the four stages were all seen, in
+    order (blowup, self-stabilization and return to stability after progressive sharpening);
+    four make a complete revolution, one of :func:`count_cycles`.
     """
     ax = np.abs(_1d("x", x))
     yy = _1d("y", y)
@@ -139,7 +146,16 @@ def count_cycles(x: Any, y: Any, delta: Any, *, x_band: float = 0.1, y_band: flo
             state = q
         elif q != state:  # jumped across the fixed point: no consistent turn
             state = q
-    return max(advanced, 0) // 4
+    return max(advanced, 0)
+
+
+def count_cycles(x: Any, y: Any, delta: Any, *, x_band: float = 0.1, y_band: float = 0.0) -> int:
+    r"""Number of complete self-stabilization cycles of :math:`(|x_t|, y_t)` around
+    :math:`(\delta_t, 0)`: complete revolutions through the four quadrants of Sec. 4.1's stages
+    in their order, i.e. :func:`quarter_turns` (same arguments) divided by four, rounded down.
+    Turning the other way, or jumping back and forth across the fixed point, never counts.
+    """
+    return quarter_turns(x, y, delta, x_band=x_band, y_band=y_band) // 4
 
 
 def approaches_fixed_point(
@@ -215,6 +231,7 @@ def agreement_table(
     - ``deviation_error_median``/``_worst``: :math:`\\|\\theta_t - \\theta^\\dagger_t - \\hat v_t\\| / \\|\\theta_t - \\theta^\\dagger_t\\|`
       (``theorem1/deviation`` over ``gd/distance``; Theorem 1 says :math:`O(\\epsilon\\delta)`);
     - ``cycles``: :func:`count_cycles` of ``gd/x``, ``gd/y`` around ``constrained/delta``;
+    - ``quarter_turns``: :func:`quarter_turns` of the same (3 or more: all four stages seen);
     - ``fixed_point_approached``/``fixed_point_distance``: :func:`approaches_fixed_point` of
       ``gd/x``, ``gd/y``, ``constrained/delta``, ``constrained/alpha``;
     - ``flow_distance_final`` (``flow/distance``: gradient flow's distance to
@@ -271,7 +288,8 @@ def agreement_table(
         row["deviation_error_median"] = s["median"]
         row["deviation_error_worst"] = s["worst"]
     if x is not None and y is not None and delta is not None:
-        row["cycles"] = count_cycles(x, y, delta, x_band=x_band)
+        row["quarter_turns"] = quarter_turns(x, y, delta, x_band=x_band)
+        row["cycles"] = row["quarter_turns"] // 4
         if alpha is not None:
             ok, r = approaches_fixed_point(
                 x, y, delta, alpha, tail=fixed_point_tail, tol=fixed_point_tol
