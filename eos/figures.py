@@ -622,6 +622,7 @@ AGREEMENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("sharpness err (median)", "predicted_sharpness_median"),
     ("sharpness err (worst)", "predicted_sharpness_worst"),
     ("||theta-dagger||/||v_hat|| (median)", "deviation_ratio_median"),
+    ("quarter turns", "quarter_turns"),
     ("cycles", "cycles"),
     ("flow/GD distance (end)", "flow_over_gd_distance_final"),
     ("-> (delta_t, 0)", "fixed_point_approached"),
@@ -637,7 +638,8 @@ def agreement_frame(results: Mapping[str, Any], **kwargs: Any):
     constrained trajectory stays on the boundary of :math:`\\mathcal M`), and
     :data:`AGREEMENT_COLUMNS` (relative errors of the predicted loss and two-step-averaged
     sharpness against GD, median and worst over the tracked steps;
-    :math:`\\|\\theta_t-\\theta^\\dagger_t\\|/\\|\\hat v_t\\|`; complete cycles; gradient flow's
+    :math:`\\|\\theta_t-\\theta^\\dagger_t\\|/\\|\\hat v_t\\|`; quarter turns through the four
+    stages (3: all four seen) and complete cycles; gradient flow's
     distance to :math:`\\theta^\\dagger` over GD's at the end; whether :math:`(|x_t|, y_t)`
     approached :math:`(\\delta_t, 0)`), the relative gap between gradient flow's and GD's loss at
     the end, and the full
