@@ -52,6 +52,7 @@ __all__ = [
     "plot_theorem1",
     "plot_tracking",
     "plot_tracking_overview",
+    "prediction_breakdown",
     "theorem1_residuals",
 ]
 
@@ -478,9 +479,36 @@ def cycle_window(run: Any, *, min_width: int = 8) -> tuple[int, int]:
     return int(t0), int(t1)
 
 
+def prediction_breakdown(
+    run: Any, prefix: str = "predicted", *, factor: float = 10.0
+) -> int | None:
+    r"""The first tracked step at which the ``prefix`` dynamics (``"predicted"``, eq. (5)-(6), or
+    ``"generalized"``, App. F) have left gradient descent's scale, or ``None`` if they never did.
+
+    That is the first step where the loss at :math:`\theta^\dagger_t + \hat v_t` is not finite or
+    exceeds ``factor`` times the largest loss gradient descent reached. The predicted map
+    :math:`\hat x_{t+1} = -(1 + \eta\hat y_t)\hat x_t` diverges once :math:`\eta\hat y_t < -2`,
+    which happens when :math:`\epsilon_t = \eta\sqrt{\alpha_t}` is not small, outside Theorem 1's
+    regime; the figures stop drawing such a trace there, and the chapters report the step.
+    """
+    a = _arrays(run)
+    if f"{prefix}/loss" not in a:
+        return None
+    loss = _get(a, f"{prefix}/loss")
+    gd = _get(a, "gd/loss")
+    bound = factor * np.nanmax(np.abs(gd)) if np.isfinite(gd).any() else np.inf
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(loss) | (np.abs(loss) > bound)
+    return int(np.asarray(a["step"])[np.argmax(bad)]) if bad.any() else None
+
+
 def _series(a: Mapping[str, Any], prefix: str, what: str, two_step: bool):
     t = np.asarray(a["step"], np.float64)
     y = _get(a, f"{prefix}/{what}")
+    if prefix in ("predicted", "generalized"):
+        stop = prediction_breakdown(a, prefix)
+        if stop is not None:  # not drawn after it diverged (its axes would span 1e200)
+            y = np.where(t >= stop, np.nan, y)
     if two_step and what == "sharpness" and y.size >= 2:
         return 0.5 * (t[:-1] + t[1:]), _agreement.two_step_average(y)
     return t, y

@@ -226,3 +226,20 @@ def test_describe_config_states_the_reduced_resnet():
     widths = "-".join(str(w) for w in quick.model_kw["widths"])
     assert widths in q and f"{quick.n:,} examples" in q and q.endswith("profile quick")
     assert "16-32-64-128" in p and "5,000 examples" in p and "eta = 0.002" in p
+
+
+def test_prediction_breakdown_and_masked_trace():
+    steps = np.arange(10)
+    gd = np.full(10, 0.5)
+    pred = gd.copy()
+    pred[6] = 40.0  # above 10 x GD's largest loss (5.0): off scale from step 6
+    pred[8] = np.inf
+    a = {"step": steps, "gd/loss": gd, "predicted/loss": pred}
+    assert figures.prediction_breakdown(a) == 6
+    assert figures.prediction_breakdown(a, factor=100.0) == 8  # only the infinity is off scale
+    assert (
+        figures.prediction_breakdown({"step": steps, "gd/loss": gd, "predicted/loss": gd}) is None
+    )
+    assert figures.prediction_breakdown(a, "generalized") is None  # no such trace
+    t, y = figures._series(a, "predicted", "loss", two_step=False)
+    assert np.all(np.isnan(y[6:])) and np.array_equal(y[:6], pred[:6])
