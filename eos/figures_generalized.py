@@ -86,6 +86,11 @@ def _delta_index(xs: np.ndarray, delta: float) -> int:
     return i
 
 
+#: The class :func:`profile_series` gives a diagnostic step without a fixed point
+#: (:math:`\alpha_t \le 0`, so :math:`\delta_t` and the grid in its units are undefined).
+NO_FIXED_POINT = "no fixed point"
+
+
 def profile_series(arrays: Mapping[str, Any], lr: float, *, window: float = 2.0) -> dict[str, Any]:
     """App. F's line profiles of a run, one entry per diagnostic step.
 
@@ -103,7 +108,8 @@ def profile_series(arrays: Mapping[str, Any], lr: float, *, window: float = 2.0)
     quadratic model at the fixed point, relative to that model), ``limiting_sharpness``
     (:math:`2/\\eta` + ``kappa``) and the list ``classes``
     (:func:`eos.analysis.quadratic.classify` with ``lr`` and ``delta``, on :math:`|x| \\le`
-    ``window`` :math:`\\delta_t`).
+    ``window`` :math:`\\delta_t`; :data:`NO_FIXED_POINT` with NaN numbers at a step where
+    :math:`\\alpha_t \\le 0`).
     """
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
@@ -124,6 +130,12 @@ def profile_series(arrays: Mapping[str, Any], lr: float, *, window: float = 2.0)
     out: dict[str, Any] = {"step": steps, "delta": delta, "classes": []}
     kappa, kappa_raw, even, dF_even, d2F_even = [], [], [], [], []
     for i in range(steps.size):
+        if not (np.isfinite(delta[i]) and delta[i] > 0):
+            # no fixed point (alpha_t <= 0: Assumption 1 fails), so no grid in units of delta
+            for series in (kappa, kappa_raw, even, dF_even, d2F_even):
+                series.append(float("nan"))
+            out["classes"].append(NO_FIXED_POINT)
+            continue
         j = _delta_index(X[i], delta[i])
         k = _delta_index(X[i], -delta[i])
         # even part at delta: F_e' = (F'(d) - F'(-d))/2, F_e'' = (F''(d) + F''(-d))/2 (App. F.2)

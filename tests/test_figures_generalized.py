@@ -182,3 +182,14 @@ def test_plot_classification_marks_each_class():
     with pytest.raises(ValueError, match="quantity"):
         fg.plot_classification(ax, s, color="k", label="run", quantity="kappa")
     plt.close(fig)
+
+
+def test_profile_series_step_without_fixed_point():
+    # alpha_t <= 0 at the second step: delta and the grid in its units are NaN there
+    arrays = _arrays([(-0.5, 0.0, 0.3), (0.7, 0.0, 0.2)])
+    arrays["quadratic/delta"][1] = np.nan
+    arrays["quadratic/x"][1] = np.nan
+    s = fg.profile_series(arrays, LR)
+    assert s["classes"] == ["sub-quadratic", fg.NO_FIXED_POINT]
+    assert s["kappa"][0] == pytest.approx(8 * -0.5 * 0.3**2, rel=1e-12)
+    assert all(np.isnan(s[k][1]) for k in ("kappa", "kappa_raw", "even_at_delta", "d2F_even"))
