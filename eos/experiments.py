@@ -389,10 +389,11 @@ _MLP = {
 #   1,500, below 2/eta = 1,000, then falls; at eta = 0.004 and 0.005 it settles at 52.9) and a
 #   tracked step of that network costs over 10 s, so the quick profile runs the smoke-size ResNet
 #   (two stages of one block, widths 4 and 8) on 16 images at QUICK_LR_RESNET: instability at step
-#   15 (9 s), blowup, self-stabilization and return to stability within 30 tracked steps, then the
-#   eigengap stop (224 s, mostly compilation). At this size the top two eigenvalues are close and
-#   the constrained trajectory strays from S = 2/eta (up to 36%), so the quick ResNet run shows
-#   the pipeline, not the theory's regime; the paper profile runs the full ResNet18.
+#   15 (9 s), blowup, self-stabilization and return to stability within 30 tracked steps (one
+#   core: then the eigengap stop, 224 s; a cold make book on two cores: 150 steps, one complete
+#   cycle, 459 s). At this size the top two eigenvalues are close and the constrained trajectory
+#   strays from S = 2/eta (by 36% and 66% in those two runs), so the quick ResNet run shows the
+#   pipeline, not the theory's regime; the paper profile runs the full ResNet18.
 _CNN_MSE = {"paper": dict(width=32), "quick": dict(width=8), "smoke": dict(width=8)}
 _CNN_LOGISTIC = {"paper": dict(width=32), "quick": dict(width=4), "smoke": dict(width=8)}
 _RESNET = {

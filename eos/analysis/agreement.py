@@ -27,9 +27,9 @@ __all__ = [
     "agreement_table",
     "approaches_fixed_point",
     "count_cycles",
-    "quarter_turns",
     "format_table",
     "period_two_regularity",
+    "quarter_turns",
     "relative_error_summary",
     "two_step_average",
 ]
