@@ -53,7 +53,7 @@ from eos import losses as _losses
 from eos import models as _models
 from eos.data import Dataset
 
-__all__ = ["Objective", "build", "derivative"]
+__all__ = ["Objective", "build", "derivative", "line_derivatives"]
 
 MAX_ORDER = 4
 
@@ -83,6 +83,22 @@ def derivative(f: Callable[[jax.Array], jax.Array], p: jax.Array, order: int, *v
     for _ in range(order - 1 - len(vs)):
         g = jax.jacfwd(g)
     return g(p)
+
+
+def line_derivatives(
+    f: Callable[[jax.Array], jax.Array], p: jax.Array, u: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(f(p), u . grad f(p), u^T grad^2 f(p) u)``: the value and first two derivatives of
+    ``phi(s) = f(p + s u)`` at ``s = 0``, forward-over-forward (two nested ``jvp``, no reverse
+    pass: about a third of the cost of a gradient plus an HVP on the paper's MLP)."""
+    u = jnp.asarray(u).astype(p.dtype)
+
+    def phi_and_slope(s: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return jax.jvp(lambda r: f(p + r * u), (s,), (jnp.ones_like(s),))
+
+    zero = jnp.zeros((), p.dtype)
+    (value, slope), (_, curvature) = jax.jvp(phi_and_slope, (zero,), (jnp.ones_like(zero),))
+    return value, slope, curvature
 
 
 def _jvp_along(g: Callable, v: jax.Array) -> Callable:

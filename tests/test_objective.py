@@ -77,6 +77,7 @@ CHECKS = {
     "fn": lambda o, p, u, w: o.fn(p),
     "grad fn": lambda o, p, u, w: jax.grad(o.fn)(p),
     "hvp fn": lambda o, p, u, w: jax.jvp(jax.grad(o.fn), (p,), (u,))[1],
+    "line": lambda o, p, u, w: jnp.stack(objective.line_derivatives(o.value, p, u)),
 }
 CHECKED = {
     # D4 is checked against finite differences below; "grad fn" is inside "hvp fn"
@@ -103,6 +104,11 @@ def test_chunked_equals_full_batch_float64(pairs, key):
         assert a.dtype == b.dtype == jnp.float64, name
         scale = max(1.0, float(jnp.max(jnp.abs(a))))
         assert float(jnp.max(jnp.abs(a - b))) <= 1e-10 * scale, name
+    # the forward-over-forward line derivatives against the reverse-mode gradient and HVP
+    if "line" in names:
+        line = dict(zip(names, run(chunked)))["line"]
+        ref = jnp.stack([full.value(p), full.grad(p) @ u, u @ full.hvp(p, u)])
+        np.testing.assert_allclose(line, ref, rtol=1e-10)
     # and called directly (the compiled kernels, not inlined)
     for name in ("hvp",) if key == "mlp-mse" else ():
         a, b = CHECKS[name](full, p, u, w), CHECKS[name](chunked, p, u, w)
@@ -221,6 +227,11 @@ def test_from_function_exact_derivatives():
         float(jnp.einsum("ijkl,i,j,k,l->", T4, u, v, w, z)), rel=1e-13
     )
     np.testing.assert_allclose(obj.D(p, 1, u), grad @ u, rtol=1e-14)
+    # the line derivatives (forward-over-forward) against the closed forms
+    value, slope, curvature = objective.line_derivatives(obj.value, p, u)
+    assert float(value) == pytest.approx(float(f(p)), rel=1e-15)
+    assert float(slope) == pytest.approx(float(grad @ u), rel=1e-13)
+    assert float(curvature) == pytest.approx(float(u @ H @ u), rel=1e-13)
     assert obj.num_params == 5 and bool(jnp.isnan(obj.accuracy(p)))
     assert obj.fn is not None and float(obj.fn(p)) == pytest.approx(float(f(p)))
     # float32 input -> float32 results

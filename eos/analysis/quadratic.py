@@ -62,6 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eos.analysis.assumptions import _derivative_ops
+from eos.objective import line_derivatives
 
 __all__ = [
     "classify",
@@ -88,16 +89,16 @@ def line_profile(
         F'(x) = u\\cdot\\nabla L(\\theta + x u) - 2x/\\eta,\\quad
         F''(x) = u^\\top \\nabla^2 L(\\theta + x u)\\, u - 2/\\eta .
 
-    The derivatives are exact (one gradient and one Hessian-vector product along ``u`` per
-    point, through ``objective.D``); the points are evaluated one after another with
-    :func:`jax.lax.map`, so memory stays that of a single HVP even for 650k-parameter models.
+    The derivatives are exact (forward-over-forward along ``u``,
+    :func:`eos.objective.line_derivatives`: no gradient is formed); the points are evaluated
+    one after another with :func:`jax.lax.map`, so memory stays that of a single forward pass.
     ``objective`` is an :class:`eos.objective.Objective` (anything with ``value`` and ``D``) or a
     plain scalar JAX function of the flat vector. ``u`` should be a unit vector (the top
     eigenvector :math:`u_t`); everything is computed in the dtype of ``theta``. Jit-compatible.
     """
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}")
-    value, deriv, _ = _derivative_ops(objective)
+    value, _, _ = _derivative_ops(objective)
     theta = jnp.asarray(theta)
     dtype = theta.dtype
     u = jnp.asarray(u, dtype=dtype)
@@ -108,11 +109,8 @@ def line_profile(
     inv_lr = jnp.asarray(1.0 / lr, dtype=dtype)
 
     def one(x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        p = theta + x * u
-        f = value(p) - base - x * x * inv_lr
-        df = deriv(p, 1, u) - 2.0 * x * inv_lr
-        d2f = deriv(p, 2, u, u) - 2.0 * inv_lr
-        return f, df, d2f
+        loss, slope, curvature = line_derivatives(value, theta + x * u, u)
+        return loss - base - x * x * inv_lr, slope - 2.0 * x * inv_lr, curvature - 2.0 * inv_lr
 
     return jax.lax.map(one, xs)
 

@@ -37,8 +37,11 @@ class LanczosResult(NamedTuple):
     matvecs: jax.Array  # number of operator products used (including a given Hq0)
 
 
-def _run(matvec, q0, w0, *, tol, m: int):
-    """One Lanczos run of at most ``m`` steps from the unit vector ``q0`` (``w0 = H q0``)."""
+def _run(matvec, q0, w0, Q, *, tol, m: int):
+    """One Lanczos run of at most ``m`` steps from the unit vector ``q0`` (``w0 = H q0``).
+
+    ``Q`` is the ``(m, d)`` basis buffer; only the rows a run writes are read, so its initial
+    contents do not matter and it is returned for reuse by a restart."""
     dtype = q0.dtype
     big = jnp.asarray(jnp.finfo(dtype).max ** 0.25, dtype)
     tiny = jnp.finfo(dtype).tiny
@@ -71,7 +74,7 @@ def _run(matvec, q0, w0, *, tol, m: int):
 
     init = (
         jnp.asarray(0, jnp.int32),
-        jnp.zeros((m,) + q0.shape, dtype),
+        Q,
         q0,
         jnp.zeros((m,), dtype),
         jnp.zeros((m,), dtype),
@@ -86,10 +89,10 @@ def _run(matvec, q0, w0, *, tol, m: int):
         lambda c: ~c[5], lambda c: step(c, matvec(c[2])), first
     )
     _, s = ritz(alphas, betas, j - 1)
-    # Ritz vector: rows of Q beyond the j built are still zero, so the full product is exact.
-    y = s @ Q
+    # Ritz vector from the j rows built (the rest of Q is never read).
+    y = jax.lax.fori_loop(0, j, lambda i, y: y + s[i] * Q[i], jnp.zeros_like(q0))
     y = y / jnp.linalg.norm(y)
-    return theta, y, res, j
+    return theta, y, res, j, Q
 
 
 def lanczos_top(
@@ -99,6 +102,7 @@ def lanczos_top(
     tol: float,
     max_iters: int = 8,
     Hq0: jax.Array | None = None,
+    restarts: int = 0,
 ) -> LanczosResult:
     """Top eigenpair of the symmetric operator ``matvec`` by Lanczos from ``v0``.
 
@@ -109,9 +113,28 @@ def lanczos_top(
     and check ``residual``. A small basis keeps the per-call overhead low; warm-started solves
     need one to six products. If ``Hq0`` is given it must equal ``matvec(v0 / ||v0||)``. The
     returned vector has ``vector . v0 >= 0``.
+
+    ``restarts``: while the residual is above ``tol``, restart (at most this many times) from
+    the Ritz vector, reusing the basis buffer: a solve that meets a hard point (a near-crossing
+    of the top eigenvalues, where a warm start has little weight on the new top vector) still
+    converges, while the usual solve pays only for a small basis.
     """
+    m = int(max_iters)
     q0 = v0 / jnp.linalg.norm(v0)
     w0 = matvec(q0) if Hq0 is None else Hq0.astype(q0.dtype)
-    theta, y, res, n = _run(matvec, q0, w0, tol=tol, m=int(max_iters))
+    Q = jnp.zeros((m,) + q0.shape, q0.dtype)
+    theta, y, res, n, Q = _run(matvec, q0, w0, Q, tol=tol, m=m)
+    if restarts > 0:
+
+        def again(carry):
+            k, _, y, _, n, Q = carry
+            theta, y, res, j, Q = _run(matvec, y, matvec(y), Q, tol=tol, m=m)
+            return k + 1, theta, y, res, n + j, Q
+
+        def more(carry):
+            k, _, _, res, _, _ = carry
+            return (k < restarts) & (res > tol)
+
+        _, theta, y, res, n, _ = jax.lax.while_loop(more, again, (0, theta, y, res, n, Q))
     y = jnp.where(jnp.dot(y, q0) < 0, -y, y)
     return LanczosResult(theta, y, res, n)

@@ -72,13 +72,15 @@ def d3(objective: Any, p: jax.Array, u: jax.Array) -> jax.Array:
 
 
 def point_eigen(
-    objective: Any, p: jax.Array, u0: jax.Array, *, tol: float, max_iters: int
+    objective: Any, p: jax.Array, u0: jax.Array, *, tol: float, max_iters: int, restarts: int = 0
 ) -> tuple[jax.Array, jax.Array, LanczosResult]:
     """Loss, gradient and warm-started top eigenpair at ``p``; the first Lanczos product is
     fused with the loss and gradient (:func:`value_grad_hvp`)."""
     q0 = unit(u0)
     loss, g, hq0 = value_grad_hvp(objective, p, q0)
-    r = lanczos_top(lambda v: objective.hvp(p, v), q0, tol=tol, max_iters=max_iters, Hq0=hq0)
+    r = lanczos_top(
+        lambda v: objective.hvp(p, v), q0, tol=tol, max_iters=max_iters, Hq0=hq0, restarts=restarts
+    )
     return loss, g, r
 
 

@@ -138,8 +138,12 @@ class _Eval(NamedTuple):
     eig_residual: jax.Array
 
 
-def _evaluate(objective: Any, theta, u0, eig_tol, eig_iters) -> tuple[_Eval, jax.Array]:
-    loss, g, r = _ops.point_eigen(objective, theta, u0, tol=eig_tol, max_iters=eig_iters)
+def _evaluate(
+    objective: Any, theta, u0, eig_tol, eig_iters, eig_restarts=0
+) -> tuple[_Eval, jax.Array]:
+    loss, g, r = _ops.point_eigen(
+        objective, theta, u0, tol=eig_tol, max_iters=eig_iters, restarts=eig_restarts
+    )
     return _Eval(theta, loss, g, r.value, r.vector, r.residual), r.matvecs
 
 
@@ -162,6 +166,7 @@ def _project_loop(
     tol: float,
     eig_tol: float,
     eig_iters: int,
+    eig_restarts: int = 0,
     direction: jax.Array | None,
     adaptive: bool,
     active: jax.Array | bool | None,
@@ -192,7 +197,7 @@ def _project_loop(
     def body(carry):
         theta, u, _, _, k, mv, ng, act, _ = carry
         tol_k = eig_tol if eig_tol_first is None else jnp.where(k == 0, eig_tol_first, eig_tol)
-        e, m = _evaluate(objective, theta, u, tol_k, eig_iters)
+        e, m = _evaluate(objective, theta, u, tol_k, eig_iters, eig_restarts)
         gS = _ops.d3(objective, e.theta, e.u) if direction is None else direction
         if active is None:
             b = jnp.dot(e.u, e.grad) / e.sharpness
@@ -249,6 +254,7 @@ def project(
     tol: float = 1e-10,
     eig_tol: float = 1e-10,
     eig_max_iters: int = 32,
+    eig_restarts: int = 0,
     adaptive: bool = True,
     active: bool | None = True,
 ) -> Projection:
@@ -256,7 +262,9 @@ def project(
 
     Each sub-step evaluates :math:`S, u, \nabla L` (eigen-solve warm-started from the previous
     ``u``, starting from ``u0``) and :math:`\nabla S = \nabla^3L(u,u)` at the current point, as
-    the paper's App. D.3. ``adaptive`` stops once both residuals are below ``tol`` (relative to
+    the paper's App. D.3 (at most ``eig_max_iters`` Lanczos products per run, restarted from
+    the Ritz vector up to ``eig_restarts`` times while the residual is above ``eig_tol``).
+    ``adaptive`` stops once both residuals are below ``tol`` (relative to
     :math:`2/\eta` and :math:`\|\nabla L\|`); ``substeps`` caps the number of projections.
     ``active=True`` (default) projects onto the boundary :math:`S = 2/\eta`, as for
     :math:`\theta^\dagger_0` (Sec. 3); ``None`` decides from the first evaluation; ``False``
@@ -275,6 +283,7 @@ def project(
         tol=tol,
         eig_tol=eig_tol,
         eig_iters=eig_max_iters,
+        eig_restarts=eig_restarts,
         direction=None,
         adaptive=adaptive,
         active=active,
@@ -290,6 +299,7 @@ def constrained_step(
     tol: float = 1e-10,
     eig_tol: float = 1e-10,
     eig_max_iters: int = 32,
+    eig_restarts: int = 0,
     adaptive: bool = True,
     predictor: bool = True,
     fresh_direction: bool = False,
@@ -305,7 +315,8 @@ def constrained_step(
     projections, each with a fresh eigen-solve and third derivative); the defaults are the
     cheaper variant described in the module docstring (``predictor`` counts as one sub-step).
     Whether the sharpness constraint is active is decided from the linearisation at
-    :math:`\theta^\dagger_t` (predictor) or at the first evaluation. ``u_warm``: start vector of
+    :math:`\theta^\dagger_t` (predictor) or at the first evaluation. ``eig_max_iters`` /
+    ``eig_restarts``: as in :func:`project`. ``u_warm``: start vector of
     the first eigen-solve (default :math:`u_t`; e.g. the extrapolation :math:`2u_t - u_{t-1}`).
     The new :math:`u_{t+1}` is sign-aligned with it. ``eig_tol_first``: a looser tolerance for
     the first eigen-solve, whose vector only steers the first correction. ``offset``: a guess of
@@ -339,6 +350,7 @@ def constrained_step(
         tol=tol,
         eig_tol=eig_tol,
         eig_iters=eig_max_iters,
+        eig_restarts=eig_restarts,
         direction=None if fresh_direction else current.grad_sharpness,
         adaptive=adaptive,
         active=active,

@@ -22,8 +22,9 @@ Keys of :attr:`Trajectory.arrays` (one entry per recorded step ``t = 0..steps_do
 ``gd/loss``, ``gd/sharpness``      :math:`L(\theta_t)`, :math:`S(\theta_t)` (eigen-solve at the iterate)
 ``gd/x``, ``gd/y``                 :math:`u_t\cdot v_t`, :math:`\nabla S_t^\perp\cdot v_t`, :math:`v_t = \theta_t - \theta^\dagger_t` (Definition 5)
 ``gd/distance``                    :math:`\|\theta_t - \theta^\dagger_t\|`
-``predicted/...``                  the same five at :math:`\theta^\dagger_t + \hat v_t` (loss and sharpness evaluated there)
-``generalized/...``                the same five for the generalized dynamics (``generalized=True``)
+``gd/eig_residual``                relative residual :math:`\|Hy - Sy\|/S` of the eigen-solve at the iterate
+``predicted/...``                  the same six at :math:`\theta^\dagger_t + \hat v_t` (loss and sharpness evaluated there)
+``generalized/...``                the same six for the generalized dynamics (``generalized=True``)
 ``theorem1/loss``                  :math:`L(\theta^\dagger_t) + \hat x_t^2/\eta` (Theorem 1)
 ``theorem1/sharpness``             :math:`2/\eta + \hat y_t + (\nabla S_t\cdot u_t)\hat x_t`
 ``theorem1/deviation``             :math:`\|\theta_t - (\theta^\dagger_t + \hat v_t)\|`
@@ -36,9 +37,9 @@ Keys of :attr:`Trajectory.arrays` (one entry per recorded step ``t = 0..steps_do
 ``constrained/residual_sharpness`` :math:`S(\theta^\dagger_t) - 2/\eta`
 ``constrained/residual_grad_u``    :math:`\nabla L_t\cdot u_t`
 ``constrained/eig_residual``, ``/substeps`` eigen-solve residual, projection sub-steps used
-``flow/loss``, ``/sharpness``, ``/distance`` gradient flow at time :math:`\eta t`; distance to :math:`\theta^\dagger_t`
+``flow/loss``, ``/sharpness``, ``/distance``, ``/eig_residual`` gradient flow at time :math:`\eta t`; distance to :math:`\theta^\dagger_t`
 ``cost/matvecs``, ``cost/gradients`` Hessian-vector products (incl. those fused with a gradient) and plain gradients of the step
-``cost/<part>``                    the same by part: ``eig_gd``, ``eig_predicted``, ... (Lanczos products), ``eig_points_batched``, ``eig_constrained``, ``hvps_dagger``, ``flow_gradients``, ``third_derivatives``
+``cost/<part>``                    the same by part: ``eig_gd``, ``eig_predicted``, ... (Lanczos products), ``eig_constrained``, ``hvps_dagger``, ``flow_gradients``, ``third_derivatives``
 ``lambda2/step``, ``/value``, ``/residual`` :math:`\lambda_2(\nabla^2L(\theta^\dagger_t))` every ``lambda2_every`` steps (Lanczos on :math:`P^\perp_u H P^\perp_u`)
 ``accuracy/step``, ``accuracy/value`` training accuracy of GD every ``accuracy_every`` steps
 ``beta_st/start``                  start times :math:`s` (shape ``(n_starts,)``)
@@ -60,12 +61,15 @@ dominated by a slowly varying offset (terms the coupling theorem drops, e.g. the
 blow-up can therefore come a few steps earlier or later than GD's.
 
 Speed (see ``benchmarks/tracking.py``): every eigen-solve is a Lanczos run warm-started from the
-extrapolation of its own sequence, whose first product is fused with the loss and gradient at its
-point; the four point evaluations (GD, predicted, generalized, flow) share one batched solve;
-projections stop once their residuals are below tolerance (the first linearised projection is
-predicted from :math:`\theta^\dagger_t`, see :mod:`.constrained`); the flow uses an exponential
-integrator; the HVPs at :math:`\theta^\dagger_t` are batched; the expensive diagnostics run every few
-steps. Resumable bit-for-bit via ``resume_from`` / ``on_checkpoint``.
+extrapolation of its own sequence (quadratic for :math:`u_t`, linear for the loosely solved
+points), whose first product is fused with the loss and gradient at its point; the four point
+evaluations (GD, predicted, generalized, flow) share one compiled call; projections stop once
+their residuals are below tolerance (the first linearised projection is predicted from
+:math:`\theta^\dagger_t` plus the extrapolated correction of the last steps, see :mod:`.constrained`,
+so one evaluation nearly always suffices); the flow uses an exponential integrator; the HVPs at
+:math:`\theta^\dagger_t` are batched; App. F's line derivatives are forward-over-forward; the
+expensive diagnostics run every few steps. Resumable bit-for-bit via ``resume_from`` /
+``on_checkpoint``.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ from eos.dynamics.constrained import (
     Projection,
     align,
     constrained_step,
+    linearised_projection,
     predicted_point,
     project,
 )
@@ -108,11 +113,31 @@ from eos.dynamics.predicted import (
     propagate_follower,
     theorem1,
 )
+from eos.objective import line_derivatives
 
 __all__ = ["STOP_REASONS", "Trajectory", "track"]
 
 STOP_REASONS = ("completed", "lambda2", "gd_diverged", "constrained_failed")
 _KIND = "eos.dynamics.track"
+# Warm starts: every eigen-solve starts from a polynomial extrapolation of its own sequence of
+# vectors. The tightly solved u_t of theta-dagger (eig_tol) is extrapolated quadratically (4
+# products per step on the benchmark MLP, against 8 linear and 12 from u_t itself); the point
+# solves stop at the loose point_tol, and a quadratic extrapolation amplifies their error (by 7
+# against 3 for linear), so they use linear (1.5 products per solve, against 2.05 quadratic and
+# 2.0 constant). Rows: constant, linear (2, -1), quadratic (3, -3, 1); terms newest first.
+_EXTRAPOLATION = np.asarray([[1.0, 0.0, 0.0], [2.0, -1.0, 0.0], [3.0, -3.0, 1.0]])
+_DAGGER_ORDER, _POINT_ORDER = 2, 1
+_WARM_SLOTS = 4  # point vectors kept: steps t-1..t-4 (same parity: t-2, t-4)
+
+
+def _extrapolation(available: int, enabled: bool, order: int) -> np.ndarray:
+    """Coefficients for a sequence with ``available`` known terms: the highest order up to
+    ``order`` (0 constant, 1 linear, 2 quadratic) that they allow."""
+    if not enabled or available <= 1:
+        return _EXTRAPOLATION[0]
+    return _EXTRAPOLATION[min(available - 1, order)]
+
+
 DEFAULT_QUADRATIC_MULTIPLES = tuple(float(x) for x in np.linspace(-2.0, 2.0, 17))
 
 
@@ -219,23 +244,25 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
 
     def point_one(theta, u0):
         loss, g, r = _ops.point_eigen(
-            objective, theta, u0, tol=point_tol, max_iters=c["point_max_iters"]
-        )
+            objective, theta, u0, tol=point_tol, max_iters=c["point_max_iters"],
+            restarts=c["eig_restarts"],
+        )  # fmt: skip
         return loss, g, r.value, r.vector, r.matvecs, r.residual
 
     point = jax.jit(point_one)
 
     @jax.jit
     def points(thetas, u0s):
-        """:func:`point` at several points at once (vmapped: one batched HVP per iteration)."""
-        return jax.vmap(point_one)(thetas, u0s)
+        """:func:`point` at several points, one after another in one call. (Vmapping them
+        batches the products but runs every solve as long as the slowest; on the benchmark
+        MLP the sequential map is 15% faster: the solves at the oscillating iterates need
+        restarts near eigenvalue crossings while the flow's converge in one or two products.)"""
+        return jax.lax.map(lambda a: point_one(*a), (thetas, u0s))
 
     @jax.jit
     def line(theta, u, v):
         """At theta + x u, x = u.v: L, u.grad L and u.H u (App. F's F_t, F_t', F_t'')."""
-        x = jnp.dot(u, v)
-        loss, g, hu = _ops.value_grad_hvp(objective, theta + x * u, u)
-        return loss, jnp.dot(u, g), jnp.dot(u, hu)
+        return line_derivatives(objective.value, theta + jnp.dot(u, v) * u, u)
 
     @jax.jit
     def advance_flow(theta, g, S, u):
@@ -245,27 +272,40 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         )  # fmt: skip
 
     @jax.jit
-    def advance_dagger(P, u_prev, corr1, corr2):
-        """theta-dagger_{t+1}; ``corr1``, ``corr2``: the corrections that the sub-steps added to
-        the predicted point at the last two steps (their extrapolation is the first guess)."""
-        warm = _ops.unit(2 * P.u - u_prev) if c["extrapolate"] else P.u
+    def advance_dagger(P, u_prev, coef, corr1, corr2):
+        """theta-dagger_{t+1}; ``u_prev``: ``(u_{t-1}, u_{t-2})`` stacked, ``coef``: the
+        extrapolation coefficients of ``(u_t, u_{t-1}, u_{t-2})`` for the warm start;
+        ``corr1``, ``corr2``: the corrections that the sub-steps added to the predicted point
+        at the last two steps (their extrapolation is the first guess)."""
+        warm = _ops.unit(coef[0] * P.u + coef[1] * u_prev[0] + coef[2] * u_prev[1])
         offset = 2 * corr1 - corr2 if c["extrapolate"] else corr1
         P1 = constrained_step(
             objective, P, lr, substeps=c["substeps"], tol=c["proj_tol"], eig_tol=eig_tol,
-            eig_max_iters=eig_iters, adaptive=c["adaptive"], predictor=c["predictor"],
+            eig_max_iters=eig_iters, eig_restarts=c["eig_restarts"], adaptive=c["adaptive"],
+            predictor=c["predictor"],
             fresh_direction=c["fresh_direction"], u_warm=warm, eig_tol_first=c["eig_tol_first"],
             offset=offset if c["predictor"] else None,
         )  # fmt: skip
         P1 = P1._replace(u=align(P1.u, P.u))
-        corr = P1.theta - predicted_point(P, lr)[0] if c["predictor"] else corr1
+        if c["predictor"]:
+            # The correction the sub-steps would reach: the accepted point plus the linearised
+            # projection that its own residuals still ask for (free: every quantity is at hand).
+            # Recording this instead of the accepted point alone keeps the sequence smooth when
+            # steps alternate between one and two evaluations, so its extrapolation stays good.
+            exact = linearised_projection(
+                P1.theta, sharpness=P1.sharpness, u=P1.u, grad_u=P1.residual_grad_u,
+                grad_sharpness=P1.grad_sharpness, lr=lr, active=P1.active,
+            )  # fmt: skip
+            corr = exact - predicted_point(P, lr)[0]
+        else:
+            corr = corr1
         return P1, corr
 
     @jax.jit
-    def extrapolate(U1, U2):
-        """Start vectors ``2 u1 - u2`` (rows: the last two vectors of smooth sequences)."""
-        if not c["extrapolate"]:
-            return U1
-        W = 2 * U1 - U2
+    def extrapolate(U, coef):
+        """Start vectors ``sum_j coef[i, j] U[i, j]`` (``U[i]``: the last vectors of sequence
+        ``i``, newest first), normalised."""
+        W = jnp.einsum("ij,ijd->id", coef, U)
         return W / jnp.linalg.norm(W, axis=-1, keepdims=True)
 
     @jax.jit
@@ -413,7 +453,8 @@ def track(
     eig_tol: float = 1e-8,
     eig_tol_first: float | None = None,
     point_tol: float = 1e-3,
-    eig_max_iters: int = 16,
+    eig_max_iters: int = 8,
+    eig_restarts: int = 3,
     point_max_iters: int = 6,
     proj_tol: float = 3e-6,
     substeps: int = 3,
@@ -457,9 +498,16 @@ def track(
             error is about ``eig_tol * S / (S - lambda_2)``).
         point_tol / point_max_iters: the same for the sharpness at the GD, predicted,
             generalized and flow points. The Ritz value is a lower bound of :math:`S` with error
-            at most ``point_tol^2 * S^2 / (S - lambda_2)`` (Rayleigh quotient), a few 1e-6
-            relative for the default 1e-3: exact for every purpose here (Theorem 1's sharpness
-            error is :math:`O(\\epsilon^2/\\eta)`, about 1e-3 relative).
+            at most ``point_tol^2 * S^2 / (S - lambda_2)`` (Rayleigh quotient), about 1e-6
+            relative for the default 1e-3, more where the top two eigenvalues nearly cross
+            (measured on the benchmark MLP over 100 steps: median 7e-7, worst 1.3e-5 against a
+            1e-8 solve), far below Theorem 1's sharpness error :math:`O(\\epsilon^2/\\eta)`, about
+            1e-3 relative. The residual of every point solve is recorded
+            (``<point>/eig_residual``).
+        eig_restarts: a solve whose residual is still above its tolerance after the Krylov
+            basis is full restarts from its Ritz vector, at most this many times (the hard
+            points are near-crossings of the top eigenvalues, where a warm start has little
+            weight on the new top vector; without restarts their sharpness can be off by 1%).
         eig_tol_first: looser tolerance of the first eigen-solve of each projection (it only
             steers the first correction; ``None``: ``eig_tol``). The first evaluation is at the
             predicted point plus the extrapolated correction of the last two steps, which is
@@ -471,9 +519,11 @@ def track(
             latter moves :math:`\\theta^\\dagger_t` along :math:`u_t` by at most
             ``proj_tol * ||grad L|| / S`` (7e-9 for the paper's MLP at eta = 0.02, against
             Theorem 1's resolution :math:`\\epsilon\\delta \\approx 10^{-3}`).
-        extrapolate: warm-start every eigen-solve from the linear extrapolation of its own
-            sequence (``2 u_{t-1} - u_{t-2}``; for the oscillating GD / predicted iterates the
-            same-parity vectors ``2 u_{t-2} - u_{t-4}``) instead of the last vector.
+        extrapolate: warm-start every eigen-solve from the polynomial extrapolation of its own
+            sequence instead of the last vector: quadratic ``3 u_t - 3 u_{t-1} + u_{t-2}`` for
+            :math:`u_{t+1}` at :math:`\theta^\\dagger`, linear ``2 u_{t-1} - u_{t-2}`` at the flow
+            point and, for the oscillating GD / predicted iterates, from the same-parity vectors
+            ``2 u_{t-2} - u_{t-4}``; also extrapolate the projection's correction.
         flow_method / flow_courant: gradient-flow integrator (:mod:`eos.dynamics.flow`).
         divergence_factor: GD has diverged when its loss is not finite or
             ``|loss| > divergence_factor * max(|loss at step 0|, 1)``; the run then stops with
@@ -500,8 +550,9 @@ def track(
                       ("checkpoint_every", checkpoint_every), ("substeps", substeps),
                       ("eig_max_iters", eig_max_iters), ("point_max_iters", point_max_iters)):  # fmt: skip
         check_steps(val, name)
-    if isinstance(beta_max, bool) or not isinstance(beta_max, (int, np.integer)) or beta_max < 0:
-        raise ValueError(f"beta_max must be a non-negative integer, got {beta_max!r}")
+    for name, val in (("beta_max", beta_max), ("eig_restarts", eig_restarts)):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {val!r}")
     if flow_method not in FLOW_METHODS:
         raise ValueError(
             f"flow_method must be one of {', '.join(FLOW_METHODS)}, got {flow_method!r}"
@@ -526,6 +577,7 @@ def track(
     cfg = (
         ("lr", lr), ("point_tol", point_tol), ("eig_tol", eig_tol),
         ("eig_max_iters", int(eig_max_iters)), ("point_max_iters", int(point_max_iters)),
+        ("eig_restarts", int(eig_restarts)),
         ("eig_tol_first", eig_tol_first),
         ("proj_tol", proj_tol), ("substeps", int(substeps)),
         ("adaptive", bool(adaptive)), ("predictor", bool(predictor)),
@@ -546,6 +598,7 @@ def track(
         extrapolate=bool(extrapolate),
         flow_courant=flow_courant, dtype=str(dtype), num_params=int(theta0.shape[0]),
         divergence_factor=float(divergence_factor), eig_max_iters=int(eig_max_iters),
+        eig_restarts=int(eig_restarts),
         eig_tol_first=eig_tol_first,
         point_max_iters=int(point_max_iters), lambda2_tol=float(lambda2_tol),
         lambda2_iters=int(lambda2_iters), quadratic_multiples=list(multiples),
@@ -636,8 +689,8 @@ class _Tracker:
         self.flow_theta = theta0
         self.pred_v = v0
         self.gen_v = v0
-        self.warm = {k: [P.u] * 4 for k in ("gd", "predicted", "generalized", "flow")}
-        self.u_prev = P.u
+        self.warm = {k: [P.u] * _WARM_SLOTS for k in ("gd", "predicted", "generalized", "flow")}
+        self.u_prev = jnp.stack([P.u, P.u])
         self.corr1 = self.corr2 = jnp.zeros_like(theta0)
         self.l2_warm = jax.random.normal(jax.random.PRNGKey(1), theta0.shape, theta0.dtype)
         self.assump_warm = None
@@ -688,14 +741,21 @@ class _Tracker:
         names = ["gd", "predicted"] + (["generalized"] if self.gen else []) + ["flow"]
         thetas = {"gd": self.gd_theta, "predicted": P.theta + self.pred_v,
                   "generalized": P.theta + self.gen_v, "flow": self.flow_theta}  # fmt: skip
-        warm = []
+        history, coefs = [], []
         for name in names:
-            slots = self.warm[name]  # vectors of steps t-1, t-2, t-3, t-4 (newest first)
-            k = 1 if name == "flow" else 2
-            warm.append((slots[k - 1], slots[2 * k - 1]))
-        W = call("extrapolate", f["extrapolate"], jnp.stack([w[0] for w in warm]),
-                 jnp.stack([w[1] for w in warm]))  # fmt: skip
-        Ls, Gs, Ss, Us, Ms, _ = call(
+            slots = self.warm[name]  # vectors of steps t-1, ..., t-4 (newest first)
+            if name == "flow":
+                history.append(slots[0:3])
+                coefs.append(_extrapolation(t, s["extrapolate"], _POINT_ORDER))
+            elif t < 2:  # no earlier iterate of the same parity: the last vector
+                history.append(slots[0:3])
+                coefs.append(_EXTRAPOLATION[0])
+            else:
+                history.append([slots[1], slots[3], slots[3]])  # (order <= 1)
+                coefs.append(_extrapolation(t // 2, s["extrapolate"], _POINT_ORDER))
+        W = call("extrapolate", f["extrapolate"], jnp.stack([jnp.stack(h) for h in history]),
+                 jnp.asarray(np.stack(coefs), P.theta.dtype))  # fmt: skip
+        Ls, Gs, Ss, Us, Ms, Rs = call(
             "points", f["points"], jnp.stack([thetas[n] for n in names]), W
         )
         for i, name in enumerate(names):
@@ -714,7 +774,7 @@ class _Tracker:
             "records", f["records"], P, (self.gd_theta, gd_L, gd_S), (self.pred_v, pL, pS),
             gen, ln, (self.flow_theta, fL, self.flow_S),
         )  # fmt: skip
-        rec, mv = jax.device_get((rec, mv))
+        rec, mv, eig_res = jax.device_get((rec, mv, Rs))
         loss = float(rec["gd/loss"])
         if is_diverged(loss, self.gd_loss0, s["divergence_factor"]) or not math.isfinite(
             float(rec["gd/sharpness"])
@@ -735,17 +795,17 @@ class _Tracker:
                 self._sparse(f"vectors/{k}", val)
         for k, val in rec.items():
             self.rec.setdefault(k, []).append(float(val))
-        # Cost accounting (products actually computed; the batched point solves run as many
-        # iterations as the slowest of them).
+        for name, r in zip(names, eig_res):
+            self.rec.setdefault(f"{name}/eig_residual", []).append(float(r))
+        # Cost accounting (products actually computed).
         cost = {f"eig_{name}": int(m) for name, m in zip(names, mv)}
-        cost["eig_points_batched"] = max(int(m) for m in mv) * len(names)
         cost["eig_constrained"] = int(P.matvecs)
         cost["hvps_dagger"] = self.n_hvps
         cost["flow_gradients"] = self.flow_grads
         cost["third_derivatives"] = int(P.gradients) if s["fresh_direction"] else 1
         for k, val in cost.items():
             self.rec.setdefault(f"cost/{k}", []).append(val)
-        matvecs = (cost["eig_constrained"] + cost["hvps_dagger"] + cost["eig_points_batched"]
+        matvecs = (cost["eig_constrained"] + cost["hvps_dagger"] + sum(int(m) for m in mv)
                    + (1 if self.gen else 0))  # fmt: skip
         grads = self.flow_grads
 
@@ -809,10 +869,12 @@ class _Tracker:
             "flow", f["advance_flow"], self.flow_theta, self.flow_grad, self.flow_S, self.flow_u
         )
         self.flow_grads = int(flow_grads)
+        coef = _extrapolation(self.t + 1, self.s["extrapolate"], _DAGGER_ORDER)
+        coef = jnp.asarray(coef, P.theta.dtype)
         P1, corr = self._call(
-            "constrained", f["advance_dagger"], P, self.u_prev, self.corr1, self.corr2
+            "constrained", f["advance_dagger"], P, self.u_prev, coef, self.corr1, self.corr2
         )
-        self.u_prev = P.u
+        self.u_prev = jnp.stack([P.u, self.u_prev[0]])
         # (no extrapolation from the zero initial value: at the first step both are set)
         self.corr1, self.corr2 = corr, (self.corr1 if self.t > 0 else corr)
         d = P.theta.shape[0]
@@ -944,7 +1006,7 @@ class _Tracker:
             setattr(self, k, arr(f"v/{k}"))
         self.warm = {}
         for name in ("gd", "predicted", "generalized", "flow"):
-            self.warm[name] = [arr(f"v/warm_{name}_{i}") for i in range(4)]
+            self.warm[name] = [arr(f"v/warm_{name}_{i}") for i in range(_WARM_SLOTS)]
         self.u_prev = arr("v/u_prev")
         self.corr1, self.corr2 = arr("v/corr1"), arr("v/corr2")
         aw = {k[len("assump_warm/") :]: arr(k) for k in st if k.startswith("assump_warm/")}
