@@ -170,10 +170,10 @@ def main() -> None:
     print("\n### unit costs (float64)\n\n| operation | ms | HVP-equivalents |\n|---|---:|---:|")
     for k, v in costs.items():
         print(f"| {k} | {1e3 * v:.1f} | {v / costs['hvp']:.2f} |")
-    walls = {}
+    runs, walls = {}, {}
     for generalized in (False, True):
         label = "optimised (defaults" + (", generalized=True)" if generalized else ")")
-        fast, walls[generalized], _ = run(
+        runs[generalized], walls[generalized], _ = run(
             obj, th0, u0, args.lr, args.steps, OPTIMISED, label, generalized
         )
     for generalized, wall in walls.items():
@@ -185,7 +185,7 @@ def main() -> None:
         slow, slow_wall, _ = run(
             obj, th0, u0, args.lr, args.baseline_steps, STRAIGHTFORWARD, "straightforward", True
         )
-        compare(fast, slow)
+        compare(runs[True], slow)
         print(f"\nspeed-up {slow_wall / walls[True]:.1f}x (both with generalized=True)")
 
 

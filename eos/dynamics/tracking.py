@@ -741,18 +741,18 @@ class _Tracker:
         names = ["gd", "predicted"] + (["generalized"] if self.gen else []) + ["flow"]
         thetas = {"gd": self.gd_theta, "predicted": P.theta + self.pred_v,
                   "generalized": P.theta + self.gen_v, "flow": self.flow_theta}  # fmt: skip
+        # Linear extrapolation (_POINT_ORDER = 1): the last two terms of each sequence.
         history, coefs = [], []
         for name in names:
             slots = self.warm[name]  # vectors of steps t-1, ..., t-4 (newest first)
             if name == "flow":
-                history.append(slots[0:3])
-                coefs.append(_extrapolation(t, s["extrapolate"], _POINT_ORDER))
+                seq, known = slots[0:2], t
             elif t < 2:  # no earlier iterate of the same parity: the last vector
-                history.append(slots[0:3])
-                coefs.append(_EXTRAPOLATION[0])
+                seq, known = slots[0:2], 0
             else:
-                history.append([slots[1], slots[3], slots[3]])  # (order <= 1)
-                coefs.append(_extrapolation(t // 2, s["extrapolate"], _POINT_ORDER))
+                seq, known = slots[1:4:2], t // 2
+            history.append(seq)
+            coefs.append(_extrapolation(known, s["extrapolate"], _POINT_ORDER)[:2])
         W = call("extrapolate", f["extrapolate"], jnp.stack([jnp.stack(h) for h in history]),
                  jnp.asarray(np.stack(coefs), P.theta.dtype))  # fmt: skip
         Ls, Gs, Ss, Us, Ms, Rs = call(
