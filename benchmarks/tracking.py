@@ -107,7 +107,7 @@ COMPONENTS = {
 }
 
 
-def run(obj, th0, u0, lr, steps, settings, label, generalized):
+def run(obj, th0, u0, lr, steps, settings, label, generalized, costs=None):
     kw = dict(lr=lr, steps=steps, generalized=generalized, progress=False, u0=u0, **settings)
     dyn.track(obj, th0, **dict(kw, steps=1), timing=False)  # compile
     t0 = time.perf_counter()
@@ -134,7 +134,41 @@ def run(obj, th0, u0, lr, steps, settings, label, generalized):
         + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cost.items()))
     )
     print(f"projection sub-steps per step: {np.mean(a['constrained/substeps'][1:]):.2f}")
+    if costs is not None:
+        work_model(a, costs, secs, n, generalized)
     return plain, wall / n, total
+
+
+def work_model(a, costs, secs, n, generalized) -> None:
+    """The counted work of a step priced at the unit costs, against the same outputs with ideal
+    warm starts (every eigen-solve converged at its first, fused, product; one projection
+    evaluation; one flow sub-step): how much of the time is work, and how low the work can go."""
+    mean = {k[5:]: float(np.mean(a[k][1:])) for k in a if k.startswith("cost/")}
+    hvp, grad, d3 = costs["hvp"], costs["gradient"], costs["grad^3 L(u, u)"]
+    fused = costs["loss + gradient + hvp (one jvp)"]
+    firsts = (3 + int(generalized)) + float(np.mean(a["constrained/substeps"][1:]))
+    lanczos = sum(v for k, v in mean.items() if k.startswith("eig_"))
+    sparse = sum(secs.get(k, 0.0) for k in ("lambda2", "accuracy", "assumptions", "quadratic")) / n
+    line = secs.get("line", 0.0) / n
+    rows = {
+        "eigen-solves (first products fused with L, grad L)": (
+            lanczos * hvp + firsts * (fused - hvp), firsts * fused),
+        "HVPs at theta-dagger (predicted updates, beta followers)": (
+            mean["hvps_dagger"] * hvp, mean["hvps_dagger"] * hvp),
+        "grad S = D3 L(u, u)": (mean["third_derivatives"] * d3, d3),
+        "gradient-flow stages": (mean["flow_gradients"] * grad, 3 * grad),
+        "lambda_2, accuracy, App. E and F (measured, every few steps)": (sparse, sparse),
+        "generalized line derivatives (measured)": (line, line),
+    }  # fmt: skip
+    print("\n| work per step | s at unit costs | with ideal warm starts |\n|---|---:|---:|")
+    for k, (now, ideal) in rows.items():
+        print(f"| {k} | {now:.3f} | {ideal:.3f} |")
+    now, ideal = (sum(v[i] for v in rows.values()) for i in (0, 1))
+    print(f"| **total** | **{now:.3f}** | **{ideal:.3f}** |")
+    print(
+        f"Lanczos products per step {lanczos:.1f} (ideal {firsts:.1f}); the rest of the "
+        "synchronised time is overhead (vector algebra, Krylov bases, dispatch)."
+    )
 
 
 def compare(a: dyn.Trajectory, b: dyn.Trajectory) -> None:
@@ -174,7 +208,7 @@ def main() -> None:
     for generalized in (False, True):
         label = "optimised (defaults" + (", generalized=True)" if generalized else ")")
         runs[generalized], walls[generalized], _ = run(
-            obj, th0, u0, args.lr, args.steps, OPTIMISED, label, generalized
+            obj, th0, u0, args.lr, args.steps, OPTIMISED, label, generalized, costs
         )
     for generalized, wall in walls.items():
         print(

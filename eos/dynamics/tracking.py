@@ -81,6 +81,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import jax
@@ -121,10 +122,11 @@ STOP_REASONS = ("completed", "lambda2", "gd_diverged", "constrained_failed")
 _KIND = "eos.dynamics.track"
 # Warm starts: every eigen-solve starts from a polynomial extrapolation of its own sequence of
 # vectors. The tightly solved u_t of theta-dagger (eig_tol) is extrapolated quadratically (4
-# products per step on the benchmark MLP, against 8 linear and 12 from u_t itself); the point
-# solves stop at the loose point_tol, and a quadratic extrapolation amplifies their error (by 7
-# against 3 for linear), so they use linear (1.5 products per solve, against 2.05 quadratic and
-# 2.0 constant). Rows: constant, linear (2, -1), quadratic (3, -3, 1); terms newest first.
+# products per step on the benchmark MLP at eig_tol = 1e-8, against 8 linear and 12 from u_t
+# itself); the point solves stop at the loose point_tol, and a quadratic extrapolation amplifies
+# their error (by 7 against 3 for linear), so they use linear (1.5 products per solve, against
+# 2.05 quadratic and 2.0 constant). Rows: constant, linear (2, -1), quadratic (3, -3, 1); terms
+# newest first.
 _EXTRAPOLATION = np.asarray([[1.0, 0.0, 0.0], [2.0, -1.0, 0.0], [3.0, -3.0, 1.0]])
 _DAGGER_ORDER, _POINT_ORDER = 2, 1
 _WARM_SLOTS = 4  # point vectors kept: steps t-1..t-4 (same parity: t-2, t-4)
@@ -252,12 +254,20 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
     point = jax.jit(point_one)
 
     @jax.jit
-    def points(thetas, u0s):
-        """:func:`point` at several points, one after another in one call. (Vmapping them
-        batches the products but runs every solve as long as the slowest; on the benchmark
-        MLP the sequential map is 15% faster: the solves at the oscillating iterates need
-        restarts near eigenvalue crossings while the flow's converge in one or two products.)"""
-        return jax.lax.map(lambda a: point_one(*a), (thetas, u0s))
+    def points(dagger, gd_theta, pred_v, gen_v, flow_theta, history, coef):
+        """:func:`point` at the GD, predicted, (generalized) and flow points, one after another
+        in one call, each warm-started from ``sum_j coef[i, j] history[i][j]`` (the last vectors
+        of its own sequence, newest first), normalised. (Vmapping the solves batches the
+        products but runs every solve as long as the slowest; on the benchmark MLP the
+        sequential map is 15% faster: the solves at the oscillating iterates need restarts near
+        eigenvalue crossings while the flow's converge in one or two products. Skipping the
+        gradient at the predicted points saves nothing: the compiler shares the primal pass
+        with the Lanczos products, and a run-time branch costs 50 ms.)"""
+        thetas = [gd_theta, dagger + pred_v] + ([dagger + gen_v] if generalized else [])
+        U = jnp.stack([jnp.stack(h) for h in history])
+        W = jnp.einsum("ij,ijd->id", coef, U)
+        W = W / jnp.linalg.norm(W, axis=-1, keepdims=True)
+        return jax.lax.map(lambda a: point_one(*a), (jnp.stack(thetas + [flow_theta]), W))
 
     @jax.jit
     def line(theta, u, v):
@@ -276,7 +286,8 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         """theta-dagger_{t+1}; ``u_prev``: ``(u_{t-1}, u_{t-2})`` stacked, ``coef``: the
         extrapolation coefficients of ``(u_t, u_{t-1}, u_{t-2})`` for the warm start;
         ``corr1``, ``corr2``: the corrections that the sub-steps added to the predicted point
-        at the last two steps (their extrapolation is the first guess)."""
+        at the last two steps (their extrapolation is the first guess). Returns ``P1``, the
+        correction of this step and ``(u_t, u_{t-1})`` stacked."""
         warm = _ops.unit(coef[0] * P.u + coef[1] * u_prev[0] + coef[2] * u_prev[1])
         offset = 2 * corr1 - corr2 if c["extrapolate"] else corr1
         P1 = constrained_step(
@@ -299,14 +310,7 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
             corr = exact - predicted_point(P, lr)[0]
         else:
             corr = corr1
-        return P1, corr
-
-    @jax.jit
-    def extrapolate(U, coef):
-        """Start vectors ``sum_j coef[i, j] U[i, j]`` (``U[i]``: the last vectors of sequence
-        ``i``, newest first), normalised."""
-        W = jnp.einsum("ij,ijd->id", coef, U)
-        return W / jnp.linalg.norm(W, axis=-1, keepdims=True)
+        return P1, corr, jnp.stack([P.u, u_prev[0]])
 
     @jax.jit
     def initial_projection(theta, u0):
@@ -317,8 +321,9 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         )  # fmt: skip
 
     @jax.jit
-    def dagger_hvps(theta, u, V):
-        """``H P_u^perp v`` for every row ``v`` of ``V`` at theta (one primal pass)."""
+    def dagger_hvps(theta, u, rows):
+        """``H P_u^perp v`` for every vector ``v`` of ``rows`` at theta (one primal pass)."""
+        V = jnp.stack(rows)
         return _ops.hvps(objective, theta, V - (V @ u)[:, None] * u[None, :])
 
     @jax.jit
@@ -381,9 +386,11 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         out["_dagger_finite"] = jnp.all(jnp.isfinite(P.theta)) & jnp.isfinite(P.sharpness)
         return out
 
-    @jax.jit
+    @partial(jax.jit, static_argnames="fresh")
     def update(P, P1, gd_theta, gd_grad, pred_v, pred_Hv, gen_v, gen_Hv, line_gu, R, HR, fresh):
-        """GD step, predicted updates (eq. (6), eq. (11)) and the beta_{s->t} followers."""
+        """GD step, predicted updates (eq. (6), eq. (11)) and the beta_{s->t} followers
+        (``R``, ``HR``: tuples of their vectors and products; ``fresh``: static flags of the
+        followers started at this step)."""
         fr = frame(P.u, P.grad, P.grad_sharpness, lr)
         gd_new = gd_theta - jnp.asarray(lr, gd_theta.dtype) * gd_grad
         pred_new = predicted_step(pred_v, fr, hvp_perp=pred_Hv, u_next=P1.u, lr=lr)
@@ -394,15 +401,17 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         else:
             gen_new = gen_v
         # followers: r <- (I - eta H_t) P_perp r (not at their start step), then gS_perp(t+1) . r
-        prop = jax.vmap(lambda r, hr: propagate_follower(r, P.u, hr, lr))(R, HR)
-        R_new = jnp.where(fresh[:, None], R, prop)
+        R_new = tuple(
+            r if is_fresh else propagate_follower(r, P.u, hr, lr)
+            for r, hr, is_fresh in zip(R, HR, fresh)
+        )
         gS_perp1 = perp(P1.grad_sharpness, P1.u)
-        return gd_new, pred_new, gen_new, R_new, R_new @ gS_perp1
+        betas = jnp.asarray([jnp.dot(r, gS_perp1) for r in R_new], gS_perp1.dtype)
+        return gd_new, pred_new, gen_new, R_new, betas
 
     fns = dict(
         point=point, points=points, line=line, advance_flow=advance_flow,
         advance_dagger=advance_dagger,
-        extrapolate=extrapolate,
         initial_projection=initial_projection, dagger_hvps=dagger_hvps,
         lambda2=lambda2, accuracy=accuracy, records=records, update=update,
     )  # fmt: skip
@@ -450,7 +459,7 @@ def track(
     diagnostics: bool = True,
     quadratic_multiples: tuple[float, ...] = DEFAULT_QUADRATIC_MULTIPLES,
     u0: Any = None,
-    eig_tol: float = 1e-8,
+    eig_tol: float = 1e-7,
     eig_tol_first: float | None = None,
     point_tol: float = 1e-3,
     eig_max_iters: int = 8,
@@ -494,8 +503,13 @@ def track(
             (must contain 1).
         u0: start vector of the first eigen-solve (default: a fixed random vector).
         eig_tol / eig_max_iters: relative residual and Krylov size of the eigen-solves at
-            :math:`\\theta^\\dagger` (they define :math:`u_t`, hence :math:`x_t`; the eigenvector
-            error is about ``eig_tol * S / (S - lambda_2)``).
+            :math:`\\theta^\\dagger` (they define :math:`u_t`, hence :math:`x_t`). The eigenvector
+            error is about ``eig_tol * S / (S - lambda_2)``, at most ``20 * eig_tol`` while the
+            run lasts (it stops at :math:`\\lambda_2 = 1.9/\\eta`): for the default 1e-7 that is
+            2e-6, below ``proj_tol``, so :math:`\\nabla L\\cdot u = 0` is resolved as finely as it
+            is imposed. (On the benchmark MLP every recorded quantity agrees with an
+            ``eig_tol = 1e-8`` run to 5e-8 of its largest value, and the solves take 3.4 products
+            per step instead of 5.3.)
         point_tol / point_max_iters: the same for the sharpness at the GD, predicted,
             generalized and flow points. The Ritz value is a lower bound of :math:`S` with error
             at most ``point_tol^2 * S^2 / (S - lambda_2)`` (Rayleigh quotient), about 1e-6
@@ -719,9 +733,7 @@ class _Tracker:
         rows = [self.pred_v] + ([self.gen_v] if self.gen else [])
         old = [fl for fl in self.followers if fl["start"] < self.t]  # not at their start step
         rows += [fl["r"] for fl in old]
-        H = self._call(
-            "hvps_dagger", self.f["dagger_hvps"], self.P.theta, self.P.u, jnp.stack(rows)
-        )
+        H = self._call("hvps_dagger", self.f["dagger_hvps"], self.P.theta, self.P.u, tuple(rows))
         self.pred_Hv = H[0]
         self.gen_Hv = H[1] if self.gen else H[0]
         k0 = 2 if self.gen else 1
@@ -739,8 +751,6 @@ class _Tracker:
         # one batched call; each warm-started from the extrapolation of its own sequence
         # (same parity for the oscillating iterates: steps t-2 and t-4).
         names = ["gd", "predicted"] + (["generalized"] if self.gen else []) + ["flow"]
-        thetas = {"gd": self.gd_theta, "predicted": P.theta + self.pred_v,
-                  "generalized": P.theta + self.gen_v, "flow": self.flow_theta}  # fmt: skip
         # Linear extrapolation (_POINT_ORDER = 1): the last two terms of each sequence.
         history, coefs = [], []
         for name in names:
@@ -751,13 +761,12 @@ class _Tracker:
                 seq, known = slots[0:2], 0
             else:
                 seq, known = slots[1:4:2], t // 2
-            history.append(seq)
+            history.append(tuple(seq))
             coefs.append(_extrapolation(known, s["extrapolate"], _POINT_ORDER)[:2])
-        W = call("extrapolate", f["extrapolate"], jnp.stack([jnp.stack(h) for h in history]),
-                 jnp.asarray(np.stack(coefs), P.theta.dtype))  # fmt: skip
         Ls, Gs, Ss, Us, Ms, Rs = call(
-            "points", f["points"], jnp.stack([thetas[n] for n in names]), W
-        )
+            "points", f["points"], P.theta, self.gd_theta, self.pred_v, self.gen_v,
+            self.flow_theta, tuple(history), np.stack(coefs).astype(P.theta.dtype),
+        )  # fmt: skip
         for i, name in enumerate(names):
             self.warm[name].insert(0, Us[i])
             self.warm[name].pop()
@@ -870,28 +879,18 @@ class _Tracker:
         )
         self.flow_grads = int(flow_grads)
         coef = _extrapolation(self.t + 1, self.s["extrapolate"], _DAGGER_ORDER)
-        coef = jnp.asarray(coef, P.theta.dtype)
-        P1, corr = self._call(
+        coef = coef.astype(P.theta.dtype)
+        P1, corr, self.u_prev = self._call(
             "constrained", f["advance_dagger"], P, self.u_prev, coef, self.corr1, self.corr2
         )
-        self.u_prev = jnp.stack([P.u, self.u_prev[0]])
         # (no extrapolation from the zero initial value: at the first step both are set)
         self.corr1, self.corr2 = corr, (self.corr1 if self.t > 0 else corr)
-        d = P.theta.shape[0]
-        R = (
-            jnp.stack([fl["r"] for fl in self.followers])
-            if self.followers
-            else jnp.zeros((0, d), P.theta.dtype)
-        )
-        HR = (
-            jnp.stack([fl["Hr"] if fl["Hr"] is not None else fl["r"] for fl in self.followers])
-            if self.followers
-            else R
-        )
-        fresh = jnp.asarray([fl["Hr"] is None for fl in self.followers], bool)
+        R = tuple(fl["r"] for fl in self.followers)
+        HR = tuple(fl["Hr"] if fl["Hr"] is not None else fl["r"] for fl in self.followers)
+        fresh = tuple(fl["Hr"] is None for fl in self.followers)
         self.gd_theta, self.pred_v, gen_v, R, betas = self._call(
             "update", f["update"], P, P1, self.gd_theta, self.gd_grad, self.pred_v, self.pred_Hv,
-            self.gen_v, self.gen_Hv, self.line_gu if self.gen else jnp.zeros((), P.theta.dtype),
+            self.gen_v, self.gen_Hv, self.line_gu if self.gen else np.zeros((), P.theta.dtype),
             R, HR, fresh,
         )  # fmt: skip
         if self.gen:
