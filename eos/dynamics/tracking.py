@@ -81,7 +81,6 @@ import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import jax
@@ -386,11 +385,11 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         out["_dagger_finite"] = jnp.all(jnp.isfinite(P.theta)) & jnp.isfinite(P.sharpness)
         return out
 
-    @partial(jax.jit, static_argnames="fresh")
-    def update(P, P1, gd_theta, gd_grad, pred_v, pred_Hv, gen_v, gen_Hv, line_gu, R, HR, fresh):
+    @jax.jit
+    def update(P, P1, gd_theta, gd_grad, pred_v, pred_Hv, gen_v, gen_Hv, line_gu, R, HR):
         """GD step, predicted updates (eq. (6), eq. (11)) and the beta_{s->t} followers
-        (``R``, ``HR``: tuples of their vectors and products; ``fresh``: static flags of the
-        followers started at this step)."""
+        (``R``, ``HR``: tuples of their vectors and products, ``None`` in ``HR`` for a
+        follower started at this step)."""
         fr = frame(P.u, P.grad, P.grad_sharpness, lr)
         gd_new = gd_theta - jnp.asarray(lr, gd_theta.dtype) * gd_grad
         pred_new = predicted_step(pred_v, fr, hvp_perp=pred_Hv, u_next=P1.u, lr=lr)
@@ -402,8 +401,7 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
             gen_new = gen_v
         # followers: r <- (I - eta H_t) P_perp r (not at their start step), then gS_perp(t+1) . r
         R_new = tuple(
-            r if is_fresh else propagate_follower(r, P.u, hr, lr)
-            for r, hr, is_fresh in zip(R, HR, fresh)
+            r if hr is None else propagate_follower(r, P.u, hr, lr) for r, hr in zip(R, HR)
         )
         gS_perp1 = perp(P1.grad_sharpness, P1.u)
         betas = jnp.asarray([jnp.dot(r, gS_perp1) for r in R_new], gS_perp1.dtype)
@@ -889,12 +887,11 @@ class _Tracker:
         # (no extrapolation from the zero initial value: at the first step both are set)
         self.corr1, self.corr2 = corr, (self.corr1 if self.t > 0 else corr)
         R = tuple(fl["r"] for fl in self.followers)
-        HR = tuple(fl["Hr"] if fl["Hr"] is not None else fl["r"] for fl in self.followers)
-        fresh = tuple(fl["Hr"] is None for fl in self.followers)
+        HR = tuple(fl["Hr"] for fl in self.followers)
         self.gd_theta, self.pred_v, gen_v, R, betas = self._call(
             "update", f["update"], P, P1, self.gd_theta, self.gd_grad, self.pred_v, self.pred_Hv,
             self.gen_v, self.gen_Hv, self.line_gu if self.gen else np.zeros((), P.theta.dtype),
-            R, HR, fresh,
+            R, HR,
         )  # fmt: skip
         if self.gen:
             self.gen_v = gen_v
