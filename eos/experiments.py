@@ -37,6 +37,7 @@ import json
 import math
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -98,6 +99,9 @@ class ExperimentConfig:
     ``track_steps``: steps after instability (tracked steps, or plain GD steps for ``"gd"``).
     ``generalized``: also track App. F's generalized predicted dynamics.
     ``chunk_size``: ghost-batch size (same numbers up to rounding, less memory).
+    ``row_space``: compute an MLP on fewer examples than input features in the row space of
+    its inputs (:mod:`eos.reduction`: exact, same numbers up to rounding, about 2.5x faster);
+    no effect on other models or when ``n >= d_in`` (the ``paper`` profile's 5,000 images).
     ``diag_every``: spacing of App. E's assumption diagnostics along ``theta-dagger_t``.
     ``lambda2_every``/``lambda2_threshold``: check the second eigenvalue at ``theta-dagger_t``
     this often and stop once it reaches ``lambda2_threshold/eta`` (App. D.3: 1.9).
@@ -119,6 +123,7 @@ class ExperimentConfig:
     track_steps: int = 2_000
     generalized: bool = True
     chunk_size: int | None = None
+    row_space: bool = True
     diag_every: int = 50
     lambda2_every: int = 50
     lambda2_threshold: float = 1.9
@@ -185,6 +190,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "track_steps": (int,),
     "generalized": (bool,),
     "chunk_size": (int, type(None)),
+    "row_space": (bool,),
     "diag_every": (int,),
     "lambda2_every": (int,),
     "lambda2_threshold": (float,),
@@ -264,8 +270,9 @@ def _validate_config(c: ExperimentConfig) -> None:
         v = getattr(c, fname)
         if isinstance(v, bool) or not isinstance(v, (float, int)) or not math.isfinite(v) or v <= 0:
             bad(f"{fname} must be a finite number > 0, got {v!r}")
-    if not isinstance(c.generalized, bool):
-        bad(f"generalized must be True or False, got {c.generalized!r}")
+    for fname in ("generalized", "row_space"):
+        if not isinstance(getattr(c, fname), bool):
+            bad(f"{fname} must be True or False, got {getattr(c, fname)!r}")
     if c.chunk_size is not None and (
         isinstance(c.chunk_size, bool) or not isinstance(c.chunk_size, int) or c.chunk_size < 1
     ):
@@ -817,7 +824,7 @@ def run_config(config: ExperimentConfig, *, progress: bool = True) -> Result:
 #: (e.g. ``fig1-mlp`` and ``mlp-mse-cifar10-lr0.02``) share one cached phase-1 result, stored
 #: under ``<root>/instability/<key>/``.
 PHASE1_FIELDS = ("model", "model_kwargs", "dataset", "n", "data_kwargs", "criterion", "lr",
-                 "seed", "max_steps", "chunk_size")  # fmt: skip
+                 "seed", "max_steps", "chunk_size", "row_space")  # fmt: skip
 _PHASE1_FILE = "instability.npz"
 
 
@@ -857,6 +864,25 @@ def _objective_for(root, model, model_kwargs, dataset, n, data_kwargs, criterion
     )
 
 
+def _build_row_space(config: ExperimentConfig):
+    """The row-space reduction of ``config``'s objective (:mod:`eos.reduction`), or ``None``
+    when ``config.row_space`` is off or does not apply (not an MLP, or ``n >= d_in``)."""
+    from eos import reduction
+
+    if not config.row_space:
+        return None
+    objective, p0 = _build_objective(config)
+    if not reduction.supports_row_space(objective):
+        return None
+    space = _ROW_SPACES.get(objective)
+    if space is None:  # one SVD per objective and process (objectives are cached)
+        space = _ROW_SPACES[objective] = reduction.row_space(objective, p0)
+    return space
+
+
+_ROW_SPACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _checkpoint_step(state: Mapping[str, Any]) -> int:
     return int(np.asarray(state["step"]).reshape(-1)[0]) if "step" in state else 0
 
@@ -877,6 +903,11 @@ def _compute(
     env = _results.environment_provenance()
     env["data_root"] = str(_data.data_root())
     objective, p0 = _build_objective(config)
+    # Phases compute in the coordinates of `work` (the row space of an MLP's inputs when
+    # config.row_space applies, see eos.reduction); what is saved is in the full coordinates.
+    space = _build_row_space(config)
+    work, work_p0 = (objective, p0) if space is None else (space.objective, space.reduce(p0))
+    tag = None if space is None else f"row_space-{space.digest}"
     resumed: dict[str, int] = {}
     discarded: list[str] = []
 
@@ -887,13 +918,16 @@ def _compute(
         p1_arrays, p1_manifest = _results.load_npz(p1_folder / _PHASE1_FILE)
     except (FileNotFoundError, _results.CorruptResultError):
         p1_reused = False
-        ckpt = _results.Checkpointer(p1_folder, "instability")
+        ckpt = _results.Checkpointer(p1_folder, "instability", tag=tag)
         state = ckpt.load()
         discarded += ckpt.discarded
         if state is not None:
             resumed["instability"] = _checkpoint_step(state)
         t0 = time.perf_counter()
-        p1_arrays, p1_meta = _phase_instability(config, objective, p0, ckpt, state, progress)
+        p1_arrays, p1_meta = _phase_instability(config, work, work_p0, ckpt, state, progress)
+        if space is not None:
+            p1_arrays["theta_star"] = np.asarray(space.lift(p1_arrays["theta_star"]))
+            p1_arrays["u_star"] = np.asarray(space.lift_direction(p1_arrays["u_star"]))
         p1_manifest = {
             "kind": "instability",
             "meta": p1_meta,
@@ -918,14 +952,18 @@ def _compute(
         )
 
     # ---- phase 2: tracking (float64) or plain GD (float32)
-    ckpt = _results.Checkpointer(folder, "after")
+    ckpt = _results.Checkpointer(folder, "after", tag=tag)
     state = ckpt.load()
     discarded += ckpt.discarded
     if state is not None:
         resumed["after"] = _checkpoint_step(state)
     t0 = time.perf_counter()
     phase = _phase_track if config.kind == "track" else _phase_gd
-    traj, traj_meta = phase(config, objective, theta_star, u_star, ckpt, state, progress)
+    start, start_u = theta_star, u_star
+    if space is not None:  # reduce in float64: the reduced run starts exactly at theta_star
+        start = np.asarray(space.reduce(np.asarray(theta_star, np.float64)))
+        start_u = np.asarray(space.reduce(np.asarray(u_star, np.float64)))
+    traj, traj_meta = phase(config, work, start, start_u, ckpt, state, progress)
     wall2 = time.perf_counter() - t0
     meta.update(
         steps_done=int(traj_meta.get("steps_done", 0)),
@@ -945,6 +983,7 @@ def _compute(
         "wall_time_s": {"to_instability": float(p1_manifest["wall_time_s"]), config.kind: wall2},
         "instability_cache": {"folder": str(p1_folder), "reused": p1_reused},
         "resumed_from": resumed,
+        "row_space": None if space is None else space.describe(),
         "discarded_checkpoints": discarded,
     }
     arrays: dict[str, np.ndarray] = {"theta_star": theta_star, "u_star": u_star}

@@ -300,29 +300,38 @@ class Checkpointer:
 
     :meth:`save` is what the dynamics' ``on_checkpoint`` callback calls with its state (a dict
     of numpy arrays); :meth:`load` returns the last complete state (or ``None``), suitable as
-    ``resume_from``. A damaged checkpoint is ignored (and reported in :attr:`discarded`), since
+    ``resume_from``. ``tag`` names the coordinates the state is written in (e.g. the row-space
+    basis of :mod:`eos.reduction`); a checkpoint with another tag is not resumed from. A damaged
+    or mismatched checkpoint is ignored (and reported in :attr:`discarded`), since
     the run can always restart the phase from scratch.
     """
 
-    def __init__(self, folder: str | os.PathLike, phase: str) -> None:
+    def __init__(self, folder: str | os.PathLike, phase: str, *, tag: str | None = None) -> None:
         self.path = Path(folder) / f"checkpoint-{phase}.npz"
         self.phase = phase
+        self.tag = tag
         self.saves = 0
         self.discarded: list[str] = []
 
     def save(self, state: Mapping[str, Any]) -> None:
-        save_npz(
-            self.path, dict(state), {"kind": "checkpoint", "phase": self.phase, "date": utc_now()}
-        )
+        manifest = {"kind": "checkpoint", "phase": self.phase, "date": utc_now(), "tag": self.tag}
+        save_npz(self.path, dict(state), manifest)
         self.saves += 1
 
     def load(self) -> dict[str, np.ndarray] | None:
         try:
-            arrays, _ = load_npz(self.path)
+            arrays, manifest = load_npz(self.path)
         except FileNotFoundError:
             return None
         except CorruptResultError as exc:
             self.discarded.append(str(exc))
+            return None
+        if manifest.get("tag") != self.tag:
+            # e.g. written in other coordinates (eos.reduction's basis on another machine)
+            self.discarded.append(
+                f"{self.path}: written with tag {manifest.get('tag')!r}, this run needs "
+                f"{self.tag!r}; restarting the phase"
+            )
             return None
         return arrays
 
