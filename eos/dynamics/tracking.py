@@ -69,7 +69,9 @@ their residuals are below tolerance (the first linearised projection is predicte
 so one evaluation nearly always suffices); the flow uses an exponential integrator; the HVPs at
 :math:`\theta^\dagger_t` are batched; App. F's line derivatives are forward-over-forward; the
 expensive diagnostics run every few steps. Resumable bit-for-bit via ``resume_from`` /
-``on_checkpoint``.
+``on_checkpoint``. An MLP on fewer examples than input features is cheaper still when tracked in
+the row space of its inputs (:mod:`eos.reduction`: pass ``RowSpace.objective`` and reduced
+vectors; the recorded numbers are the same up to rounding), which :mod:`eos.experiments` does.
 """
 
 from __future__ import annotations
