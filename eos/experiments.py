@@ -1059,9 +1059,9 @@ def _phase_gd(config, objective, theta_star, u_star, ckpt, state, progress):
     ``sharpness_every`` steps (Lanczos warm-started from the previous eigenvector)."""
     import jax
     import jax.numpy as jnp
-    from tqdm.auto import tqdm
 
     from eos import curvature
+    from eos.progress import progress_bar
 
     lr, k_s, steps = config.lr, config.sharpness_every, config.track_steps
     dtype = jnp.float32
@@ -1082,7 +1082,7 @@ def _phase_gd(config, objective, theta_star, u_star, ckpt, state, progress):
         )
         losses, s_vals = np.array(state["loss"]), np.array(state["sharpness"])
 
-    bar = tqdm(total=steps, initial=start, desc="gradient descent", disable=not progress)
+    bar = progress_bar(total=steps, initial=start, desc="gradient descent", disable=not progress)
     try:
         for t in range(start, steps + 1):
             if t % k_s == 0:

@@ -220,9 +220,9 @@ def to_instability(
         matvecs, checks, backtracked = st["matvecs"], st["checks"], st["backtracked"]
         pending_check, spacing, last_ckpt = False, st["spacing"], t
 
-    from tqdm.auto import tqdm
+    from eos.progress import progress_bar
 
-    bar = tqdm(total=max_steps, initial=t, desc="GD to instability", disable=not progress)
+    bar = progress_bar(total=max_steps, initial=t, desc="GD to instability", disable=not progress)
     try:
         while True:
             if pending_check:

@@ -627,9 +627,9 @@ def track(
     else:
         tracker.restore(resume_from, theta0)
 
-    from tqdm.auto import tqdm
+    from eos.progress import progress_bar
 
-    bar = tqdm(total=steps, initial=tracker.t, desc="tracking", disable=not progress)
+    bar = progress_bar(total=steps, initial=tracker.t, desc="tracking", disable=not progress)
     try:
         while True:
             stop = tracker.observe()
