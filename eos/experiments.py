@@ -37,7 +37,6 @@ import json
 import math
 import time
 import warnings
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -837,9 +836,13 @@ def _phase1_folder(config: ExperimentConfig) -> Path:
 def _build_objective(config: ExperimentConfig):
     """``(objective, p0)`` of ``config``; objectives are reused within a process across
     learning rates and step counts, so their jitted functions compile once."""
+    return _objective_for(*_objective_key(config))
+
+
+def _objective_key(config: ExperimentConfig) -> tuple:
     from eos import data as _data
 
-    return _objective_for(
+    return (
         str(_data.data_root()),
         config.model,
         config.model_kwargs,
@@ -867,20 +870,17 @@ def _objective_for(root, model, model_kwargs, dataset, n, data_kwargs, criterion
 def _build_row_space(config: ExperimentConfig):
     """The row-space reduction of ``config``'s objective (:mod:`eos.reduction`), or ``None``
     when ``config.row_space`` is off or does not apply (not an MLP, or ``n >= d_in``)."""
+    return _row_space_for(*_objective_key(config)) if config.row_space else None
+
+
+@lru_cache(maxsize=8)  # one SVD per objective and process, like _objective_for
+def _row_space_for(*key):
     from eos import reduction
 
-    if not config.row_space:
-        return None
-    objective, p0 = _build_objective(config)
+    objective, p0 = _objective_for(*key)
     if not reduction.supports_row_space(objective):
         return None
-    space = _ROW_SPACES.get(objective)
-    if space is None:  # one SVD per objective and process (objectives are cached)
-        space = _ROW_SPACES[objective] = reduction.row_space(objective, p0)
-    return space
-
-
-_ROW_SPACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    return reduction.row_space(objective, p0)
 
 
 def _checkpoint_step(state: Mapping[str, Any]) -> int:
