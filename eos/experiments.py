@@ -354,11 +354,12 @@ _TRACK_STEPS = {
     # max_steps only caps the search for instability)
     "paper": dict(max_steps=100_000, track_steps=2_000, diag_every=50, lambda2_every=50,
                   checkpoint_every=100),
-    # quick: measured on the 2-core CPU (MLP, n=1000, eta=0.02: instability at step 303 after
-    # 13 s; ~2.5 s per tracked step, the App. D.3 eigengap stop lambda2 >= 1.9/eta comes after
-    # ~105 tracked steps, just after the first blow-up and self-stabilization). track_steps caps
-    # the run at ~6 min per experiment; App. E's diagnostics (~5 s each) every 25 steps, the
-    # second eigenvalue (~1 s) every 15.
+    # quick: measured on the 2-core CPU (MLP, n=1000, eta=0.02: instability at step 303; the
+    # App. D.3 eigengap stop lambda2 >= 1.9/eta comes after ~105 tracked steps, just after the
+    # first blow-up and self-stabilization; a cold make book on 27 Nov 2026 took 3.8 s to
+    # instability and 65 s to track, in row-space coordinates). track_steps caps the other
+    # settings' runs at 2-4 min each; App. E's diagnostics every 25 steps, the second eigenvalue
+    # every 15.
     "quick": dict(max_steps=20_000, track_steps=150, diag_every=25, lambda2_every=15,
                   checkpoint_every=25),
     # smoke: exercises every code path in seconds to a couple of minutes (compile-dominated)
@@ -517,8 +518,9 @@ def _fig1_resolve(profile: str) -> ExperimentConfig:
         # Fig. 1: instability after ~2200 steps on 5k images, then edge of stability. max_steps
         # equals the track experiments' so that phase 1 is shared with mlp-mse-cifar10-lr0.02.
         "paper": dict(track_steps=2_000, sharpness_every=10, checkpoint_every=500),
-        # quick, measured: instability at step 303 (eta=0.02, 13 s), 86 (0.04), 963 (0.01, 26 s);
-        # 500 GD steps with the sharpness every 5 take 50-70 s and show sharpness hovering at 2/eta
+        # quick, measured (27 Nov 2026, row-space coordinates): instability at step 303 (eta=0.02,
+        # 3.8 s), 86 (0.04), 963 (0.01, 4.3 s); 500 GD steps with the sharpness every 5 take
+        # 11-17 s and show the sharpness hovering at 2/eta
         "quick": dict(track_steps=500, sharpness_every=5, checkpoint_every=250),
         "smoke": dict(track_steps=10, sharpness_every=2, checkpoint_every=4),
     }[profile]
