@@ -57,12 +57,12 @@ test: $(VENV)/.installed-test
 	[ $$unit -eq 0 ] && [ $$books -eq 0 ]
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check eos tests benchmarks
-	$(BIN)/ruff format --check eos tests benchmarks
+	$(BIN)/ruff check eos tests benchmarks book
+	$(BIN)/ruff format --check eos tests benchmarks book
 
 format: $(VENV)/.installed-test
-	$(BIN)/ruff format eos tests benchmarks
-	$(BIN)/ruff check --fix eos tests benchmarks
+	$(BIN)/ruff format eos tests benchmarks book
+	$(BIN)/ruff check --fix eos tests benchmarks book
 
 benchmarks: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/curvature.py
