@@ -162,7 +162,9 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         return Path(env).expanduser().resolve()
-    import pooch
+    from eos.progress import import_pooch
+
+    pooch = import_pooch()
 
     return Path(pooch.os_cache("eos")).resolve() / "data"
 
@@ -173,7 +175,9 @@ def fetch_archive(url: str, known_hash: str, directory: Path, fname: str) -> Pat
     Raises whatever the download raises (e.g. a network error offline, ``ValueError`` on a
     hash mismatch). Tests replace this function; it is the only place that downloads.
     """
-    import pooch
+    from eos.progress import import_pooch
+
+    pooch = import_pooch()
 
     directory.mkdir(parents=True, exist_ok=True)
     return Path(

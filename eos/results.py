@@ -70,7 +70,9 @@ def results_root() -> Path:
     env = os.environ.get(RESULTS_ENV, "").strip()
     if env:
         return Path(env).expanduser()
-    import pooch
+    from eos.progress import import_pooch
+
+    pooch = import_pooch()
 
     return Path(pooch.os_cache("eos")) / "results"
 
