@@ -174,6 +174,11 @@ def _check_compatible(train: Dataset | None, other: Dataset) -> None:
     outputs, same standardisation statistics, same vocabulary), else predictions are wrong."""
     if train is None:
         return
+    if train.metadata.get("row_space"):
+        raise ValueError(
+            "this objective works in the row space of its training inputs (eos.reduction), "
+            "which held-out inputs leave: evaluate with the full objective at RowSpace.lift(p)"
+        )
     if other.num_classes != train.num_classes:
         raise ValueError(
             f"data set {other.name!r} has num_classes={other.num_classes}, but the objective was "
@@ -328,12 +333,6 @@ class Objective:
             raise ValueError("evaluate needs an objective built from a model and a criterion")
         if not isinstance(dataset, Dataset):
             raise TypeError(f"evaluate needs an eos.data.Dataset, got {type(dataset).__name__}")
-        if self.dataset is not None and self.dataset.metadata.get("row_space"):
-            raise ValueError(
-                "this objective works in the row space of its training inputs (eos.reduction), "
-                "which held-out inputs leave: evaluate with the full objective at "
-                "RowSpace.lift(p)"
-            )
         data = self._eval_data.get(dataset)
         if data is None:
             _check_compatible(self.dataset, dataset)

@@ -51,14 +51,25 @@ __all__ = ["RowSpace", "row_space", "supports_row_space"]
 _LAYER = "Dense_0"  # flax's name for the MLP's first Dense layer
 
 
+def _unsupported(objective: Objective) -> str | None:
+    """Why :func:`row_space` cannot reduce ``objective`` (``None``: it can)."""
+    model = getattr(objective, "model", None)
+    if not isinstance(model, _models.MLP) or getattr(objective, "dataset", None) is None:
+        return (
+            "row_space needs an MLP objective built by eos.objective.build (its first layer is "
+            f"dense on the flattened input); got model {type(model).__name__}"
+        )
+    if objective.dataset.metadata.get("row_space"):
+        return "this objective is already reduced to the row space of its inputs"
+    return None
+
+
 def supports_row_space(objective: Objective) -> bool:
     """Whether :func:`row_space` applies and saves work: an MLP objective built by
     :func:`eos.objective.build` on fewer training examples than input features."""
-    ds = getattr(objective, "dataset", None)
-    if not isinstance(getattr(objective, "model", None), _models.MLP) or ds is None:
+    if _unsupported(objective) is not None:
         return False
-    if ds.metadata.get("row_space"):
-        return False  # already reduced
+    ds = objective.dataset
     x = np.asarray(ds.inputs)
     return bool(np.issubdtype(x.dtype, np.floating) and len(ds) < int(np.prod(x.shape[1:])))
 
@@ -160,15 +171,10 @@ def row_space(objective: Objective, reference: jax.Array, *, rtol: float | None 
         ValueError: the objective is not an MLP built from a data set, or the reference has
             the wrong shape.
     """
-    if not isinstance(getattr(objective, "model", None), _models.MLP):
-        model = type(getattr(objective, "model", None)).__name__
-        raise ValueError(
-            "row_space needs an MLP objective built by eos.objective.build (its first layer is "
-            f"dense on the flattened input); got model {model}"
-        )
+    reason = _unsupported(objective)
+    if reason is not None:
+        raise ValueError(reason)
     ds = objective.dataset
-    if ds.metadata.get("row_space"):
-        raise ValueError("this objective is already reduced to the row space of its inputs")
     reference = jnp.asarray(reference)
     if reference.shape != (objective.num_params,):
         raise ValueError(
