@@ -302,6 +302,43 @@ def test_jit_compiles_once_per_dtype(pairs):
     assert chunked._hvp._cache_size() == before  # float64 compiled by the chunked test
 
 
+@pytest.mark.parametrize("chunk_size", [None, 64])
+def test_jit_passes_the_data_as_an_argument(chunk_size):
+    """Objective.jit compiles a program that calls the objective's methods with the data set
+    as an argument: the same numbers as the methods, the data are not inlined as constants
+    (a plain jitted closure inlines them), and with_data really evaluates on the given data."""
+    ds = _images(256, 4, 3, seed=21)
+    obj, p0 = objective.build("mlp", ds, "mse", width=8, chunk_size=chunk_size)
+    p = p0.astype(jnp.float64) + 0.1 * _random(p0, 22).astype(jnp.float64)
+    u = _random(p, 23)
+
+    body = lambda o, p, u: (o.value_and_grad(p), o.hvp(p, u), o.D(p, 3, u, u))  # noqa: E731
+    step = obj.jit(body)
+    got, want = step(p, u), body(obj, p, u)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
+
+    closure = jax.jit(lambda p, u: body(obj, p, u))
+    inlined = closure.lower(p, u).as_text()
+    passed = step.lower(p, u).as_text()
+    # inlined, the 256 x 48 float32 inputs are a literal of the program text; passed, they are
+    # an argument of its entry point
+    assert len(inlined) - len(passed) > ds.inputs.nbytes
+    shape = "x".join(map(str, obj._data["x"].shape))
+    main = [line for line in passed.splitlines() if "func.func public @main" in line]
+    assert len(main) == 1 and f"tensor<{shape}xf32>" in main[0]
+    assert f"tensor<{shape}xf32>" not in next(
+        line for line in inlined.splitlines() if "func.func public @main" in line
+    )
+
+    other = _images(256, 4, 3, seed=24)
+    ref, _ = objective.build("mlp", other, "mse", width=8, chunk_size=chunk_size)
+    rebound = obj.with_data(ref._data)
+    assert float(rebound.value(p)) == pytest.approx(float(ref.value(p)), rel=1e-12)
+    assert float(rebound.value(p)) != pytest.approx(float(obj.value(p)), rel=1e-3)
+    assert float(rebound.fn(p)) == pytest.approx(float(ref.value(p)), rel=1e-12)
+
+
 def test_build_errors():
     with pytest.raises(ValueError, match="logistic.*num_classes=3"):
         objective.build("mlp", CLS, "logistic")

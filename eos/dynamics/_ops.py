@@ -14,6 +14,7 @@ product of every eigen-solve also delivers the loss and the gradient at that poi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,16 @@ import jax.numpy as jnp
 
 from eos.dynamics._lanczos import LanczosResult, lanczos_top
 
-__all__ = ["check_objective", "d3", "hvps", "linearize", "point_eigen", "unit", "value_grad_hvp"]
+__all__ = [
+    "check_objective",
+    "d3",
+    "hvps",
+    "jit",
+    "linearize",
+    "point_eigen",
+    "unit",
+    "value_grad_hvp",
+]
 
 MatVec = Callable[[jax.Array], jax.Array]
 
@@ -41,6 +51,19 @@ def check_objective(objective: Any) -> Any:
             "function with eos.objective.Objective.from_function(f)."
         )
     return objective
+
+
+def jit(objective: Any) -> Callable[[Callable], Callable]:
+    """A decorator: compile ``body(objective, *args)`` as ``body_compiled(*args)``.
+
+    With an :class:`eos.objective.Objective` this is :meth:`~eos.objective.Objective.jit`, which
+    passes the training data to the compiled program as an argument (a plain closure would
+    inline them as constants); any other objective is closed over as it is.
+    """
+    method = getattr(objective, "jit", None)
+    if callable(method):
+        return method
+    return lambda body: jax.jit(functools.partial(body, objective))
 
 
 def _chunked(objective: Any) -> bool:

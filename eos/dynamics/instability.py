@@ -111,26 +111,28 @@ def _build_fns(objective: Any, buffer: int, eig_tol: float, eig_iters: int):
     if hit is not None and hit[0]() is objective:
         return hit[1]
 
-    @jax.jit
-    def run(p: jax.Array, n: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+    data_jit = _ops.jit(objective)  # the data set is an argument, not a constant
+
+    @data_jit
+    def run(obj, p: jax.Array, n: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``n`` GD steps; the loss of each step's starting iterate in a buffer."""
         losses = jnp.full((buffer,), jnp.nan, p.dtype)
         lr = lr.astype(p.dtype)
 
         def body(i, carry):
             p, losses = carry
-            loss, g = objective.value_and_grad(p)
+            loss, g = obj.value_and_grad(p)
             return p - lr * g, losses.at[i].set(loss)
 
         return jax.lax.fori_loop(0, n, body, (p, losses))
 
-    @jax.jit
-    def check(p: jax.Array, u0: jax.Array):
+    @data_jit
+    def check(obj, p: jax.Array, u0: jax.Array):
         """Loss, sharpness, eigenvector (warm start ``u0``) at ``p``."""
         vals, vecs, info = curvature.top_eigenpairs_matvec(
-            lambda v: objective.hvp(p, v), u0[:, None], tol=eig_tol, max_iters=eig_iters
+            lambda v: obj.hvp(p, v), u0[:, None], tol=eig_tol, max_iters=eig_iters
         )
-        loss = objective.value(p)
+        loss = obj.value(p)
         return loss, vals[0], vecs[:, 0], info.matvecs
 
     fns = (run, check)

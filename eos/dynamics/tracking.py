@@ -242,20 +242,21 @@ def _functions(objective: Any, cfg: tuple) -> dict[str, Callable]:
 
 def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
     lr = c["lr"]
+    data_jit = _ops.jit(objective)  # the data set is an argument, not a constant
     point_tol, eig_tol, eig_iters = c["point_tol"], c["eig_tol"], c["eig_max_iters"]
     generalized = c["generalized"]
 
-    def point_one(theta, u0):
+    def point_one(obj, theta, u0):
         loss, g, r = _ops.point_eigen(
-            objective, theta, u0, tol=point_tol, max_iters=c["point_max_iters"],
+            obj, theta, u0, tol=point_tol, max_iters=c["point_max_iters"],
             restarts=c["eig_restarts"],
         )  # fmt: skip
         return loss, g, r.value, r.vector, r.matvecs, r.residual
 
-    point = jax.jit(point_one)
+    point = data_jit(point_one)
 
-    @jax.jit
-    def points(dagger, gd_theta, pred_v, gen_v, flow_theta, history, coef):
+    @data_jit
+    def points(obj, dagger, gd_theta, pred_v, gen_v, flow_theta, history, coef):
         """:func:`point` at the GD, predicted, (generalized) and flow points, one after another
         in one call, each warm-started from ``sum_j coef[i, j] history[i][j]`` (the last vectors
         of its own sequence, newest first), normalised. (Vmapping the solves batches the
@@ -268,22 +269,22 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         U = jnp.stack([jnp.stack(h) for h in history])
         W = jnp.einsum("ij,ijd->id", coef, U)
         W = W / jnp.linalg.norm(W, axis=-1, keepdims=True)
-        return jax.lax.map(lambda a: point_one(*a), (jnp.stack(thetas + [flow_theta]), W))
+        return jax.lax.map(lambda a: point_one(obj, *a), (jnp.stack(thetas + [flow_theta]), W))
 
-    @jax.jit
-    def line(theta, u, v):
+    @data_jit
+    def line(obj, theta, u, v):
         """At theta + x u, x = u.v: L, u.grad L and u.H u (App. F's F_t, F_t', F_t'')."""
-        return line_derivatives(objective.value, theta + jnp.dot(u, v) * u, u)
+        return line_derivatives(obj.value, theta + jnp.dot(u, v) * u, u)
 
-    @jax.jit
-    def advance_flow(theta, g, S, u):
+    @data_jit
+    def advance_flow(obj, theta, g, S, u):
         return flow_interval(
-            objective.grad, theta, lr, grad0=g, sharpness=S, u=u,
+            obj.grad, theta, lr, grad0=g, sharpness=S, u=u,
             method=c["flow_method"], courant=c["flow_courant"],
         )  # fmt: skip
 
-    @jax.jit
-    def advance_dagger(P, u_prev, coef, corr1, corr2):
+    @data_jit
+    def advance_dagger(obj, P, u_prev, coef, corr1, corr2):
         """theta-dagger_{t+1}; ``u_prev``: ``(u_{t-1}, u_{t-2})`` stacked, ``coef``: the
         extrapolation coefficients of ``(u_t, u_{t-1}, u_{t-2})`` for the warm start;
         ``corr1``, ``corr2``: the corrections that the sub-steps added to the predicted point
@@ -292,7 +293,7 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
         warm = _ops.unit(coef[0] * P.u + coef[1] * u_prev[0] + coef[2] * u_prev[1])
         offset = 2 * corr1 - corr2 if c["extrapolate"] else corr1
         P1 = constrained_step(
-            objective, P, lr, substeps=c["substeps"], tol=c["proj_tol"], eig_tol=eig_tol,
+            obj, P, lr, substeps=c["substeps"], tol=c["proj_tol"], eig_tol=eig_tol,
             eig_max_iters=eig_iters, eig_restarts=c["eig_restarts"], adaptive=c["adaptive"],
             predictor=c["predictor"],
             fresh_direction=c["fresh_direction"], u_warm=warm, eig_tol_first=c["eig_tol_first"],
@@ -313,34 +314,34 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
             corr = corr1
         return P1, corr, jnp.stack([P.u, u_prev[0]])
 
-    @jax.jit
-    def initial_projection(theta, u0):
+    @data_jit
+    def initial_projection(obj, theta, u0):
         return project(
-            objective, theta, lr, u0, substeps=2 * max(c["substeps"], 3),
+            obj, theta, lr, u0, substeps=2 * max(c["substeps"], 3),
             tol=min(c["proj_tol"], 1e-9), eig_tol=min(eig_tol, 1e-10),
             eig_max_iters=max(eig_iters, 32), adaptive=True,
         )  # fmt: skip
 
-    @jax.jit
-    def dagger_hvps(theta, u, rows):
+    @data_jit
+    def dagger_hvps(obj, theta, u, rows):
         """``H P_u^perp v`` for every vector ``v`` of ``rows`` at theta (one primal pass)."""
         V = jnp.stack(rows)
-        return _ops.hvps(objective, theta, V - (V @ u)[:, None] * u[None, :])
+        return _ops.hvps(obj, theta, V - (V @ u)[:, None] * u[None, :])
 
-    @jax.jit
-    def lambda2(theta, u, v0):
+    @data_jit
+    def lambda2(obj, theta, u, v0):
         """Top eigenpair of P H P, P = I - u u^T: the second eigenvalue (u the top vector)."""
 
         def deflated(v):
-            w = objective.hvp(theta, v - jnp.dot(u, v) * u)
+            w = obj.hvp(theta, v - jnp.dot(u, v) * u)
             return w - jnp.dot(u, w) * u
 
         r = lanczos_top(deflated, perp(v0, u), tol=c["lambda2_tol"], max_iters=c["lambda2_iters"])
         return r.value, r.vector, r.residual, r.matvecs
 
-    @jax.jit
-    def accuracy(theta):
-        return objective.accuracy(theta)
+    @data_jit
+    def accuracy(obj, theta):
+        return obj.accuracy(theta)
 
     @jax.jit
     def records(P, gd, pred, gen, ln, flow):
@@ -422,17 +423,17 @@ def _build(objective: Any, c: dict[str, Any]) -> dict[str, Callable]:
 
         multiples = np.asarray(c["quadratic_multiples"], dtype=np.float64)
 
-        @jax.jit
-        def assumptions(theta, u, g, gS, v, warm):
+        @data_jit
+        def assumptions(obj, theta, u, g, gS, v, warm):
             return assumption_quantities(
-                objective, theta, u=u, grad_loss=g, grad_sharpness=gS, displacement=v, lr=lr,
+                obj, theta, u=u, grad_loss=g, grad_sharpness=gS, displacement=v, lr=lr,
                 warm=warm,
             )  # fmt: skip
 
-        @jax.jit
-        def profile(theta, u, delta):
+        @data_jit
+        def profile(obj, theta, u, delta):
             xs = jnp.asarray(multiples, theta.dtype) * delta
-            F, dF, d2F = line_profile(objective, theta, u, xs, lr)
+            F, dF, d2F = line_profile(obj, theta, u, xs, lr)
             return xs, F, dF, d2F
 
         fns.update(assumptions=assumptions, profile=profile, initial_warm=initial_warm)
