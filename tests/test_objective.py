@@ -303,10 +303,12 @@ def test_jit_compiles_once_per_dtype(pairs):
 
 
 @pytest.mark.parametrize("chunk_size", [None, 64])
-def test_jit_passes_the_data_as_an_argument(chunk_size):
+def test_jit_passes_the_data_as_an_argument(chunk_size, monkeypatch):
     """Objective.jit compiles a program that calls the objective's methods with the data set
     as an argument: the same numbers as the methods, the data are not inlined as constants
-    (a plain jitted closure inlines them), and with_data really evaluates on the given data."""
+    (a plain jitted closure inlines them), and with_data really evaluates on the given data.
+    Data sets up to INLINE_DATA_BYTES stay inlined."""
+    monkeypatch.setattr(objective, "INLINE_DATA_BYTES", 0)
     ds = _images(256, 4, 3, seed=21)
     obj, p0 = objective.build("mlp", ds, "mse", width=8, chunk_size=chunk_size)
     p = p0.astype(jnp.float64) + 0.1 * _random(p0, 22).astype(jnp.float64)
@@ -330,6 +332,9 @@ def test_jit_passes_the_data_as_an_argument(chunk_size):
     assert f"tensor<{shape}xf32>" not in next(
         line for line in inlined.splitlines() if "func.func public @main" in line
     )
+    monkeypatch.setattr(objective, "INLINE_DATA_BYTES", 1 << 20)  # the default: inlined
+    small = obj.jit(body).lower(p, u).as_text()
+    assert len(small) - len(passed) > ds.inputs.nbytes
 
     other = _images(256, 4, 3, seed=24)
     ref, _ = objective.build("mlp", other, "mse", width=8, chunk_size=chunk_size)
