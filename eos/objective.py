@@ -316,7 +316,7 @@ class Objective:
         A jitted closure that calls this objective's methods inlines its data set into the
         compiled code, which XLA then tries to constant-fold; for the paper's MLP on 5,000
         CIFAR-10 images that made the first tracked step compile in 60 s and peak at 4.6 GB on
-        the CPU (37 s and 1.9 GB with the data as an argument), and every entry of the
+        the CPU (38 s and 1.8 GB with the data as an argument), and every entry of the
         persistent compilation cache carried its own copy of the data. Data sets of at most
         ``INLINE_DATA_BYTES`` (1 MiB) are still inlined: there constant folding pays (the
         smoke-sized tests run 7% faster). ``body`` receives the objective (rebound to the
