@@ -328,8 +328,8 @@ def test_jit_passes_the_data_as_an_argument(chunk_size, monkeypatch):
     assert len(inlined) - len(passed) > ds.inputs.nbytes
     shape = "x".join(map(str, obj._data["x"].shape))
     main = [line for line in passed.splitlines() if "func.func public @main" in line]
-    assert len(main) == 1 and f"tensor<{shape}xf32>" in main[0]
-    assert f"tensor<{shape}xf32>" not in next(
+    assert len(main) == 1 and f"tensor<{shape}xf64>" in main[0]  # cast once, outside
+    assert f"tensor<{shape}x" not in next(
         line for line in inlined.splitlines() if "func.func public @main" in line
     )
     monkeypatch.setattr(objective, "INLINE_DATA_BYTES", 1 << 20)  # the default: inlined
