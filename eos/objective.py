@@ -208,6 +208,10 @@ def _nbytes(data: Any) -> int:
     return sum(int(getattr(a, "nbytes", 0)) for a in jax.tree_util.tree_leaves(data))
 
 
+def _floating(a: Any) -> bool:
+    return hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating)
+
+
 class Objective:
     """``L`` over a flat parameter vector; see the module docstring.
 
@@ -336,22 +340,10 @@ class Objective:
         cast: dict[Any, Any] = {}
 
         def data_for(args: tuple) -> Any:
-            dtype = next(
-                (
-                    a.dtype
-                    for a in jax.tree_util.tree_leaves(args)
-                    if hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating)
-                ),
-                None,
-            )
+            dtype = next((a.dtype for a in jax.tree_util.tree_leaves(args) if _floating(a)), None)
             if dtype not in cast:
-                cast[dtype] = (
-                    data
-                    if dtype is None
-                    else jax.tree_util.tree_map(
-                        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
-                        data,
-                    )
+                cast[dtype] = jax.tree_util.tree_map(
+                    lambda a: a.astype(dtype) if dtype is not None and _floating(a) else a, data
                 )
             return cast[dtype]
 
