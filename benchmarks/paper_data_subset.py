@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from eos import data
+from eos.data.cifar import CAT, DOG, read_cifar_batch
+from eos.data.dataset import first_of_each
 
 N_PAPER = 5_000
 
@@ -35,14 +37,14 @@ def _write_batch(folder: Path, rows: np.ndarray, labels: np.ndarray) -> None:
 
 def main(src: Path, dest: Path) -> None:
     cifar = src / "cifar-10-batches-py"
-    batches = [data._read_cifar_batch(str(cifar / f"data_batch_{i}")) for i in range(1, 6)]
+    batches = [read_cifar_batch(str(cifar / f"data_batch_{i}")) for i in range(1, 6)]
     rows = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
 
     first = slice(0, N_PAPER)
     _write_batch(dest / "c10" / "cifar-10-batches-py", rows[first], labels[first])
 
-    idx = np.sort(data._first_of_each(labels, (data.CAT, data.DOG), N_PAPER // 2))
+    idx = np.sort(first_of_each(labels, (CAT, DOG), N_PAPER // 2))
     _write_batch(dest / "cd" / "cifar-10-batches-py", rows[idx], labels[idx])
 
     shutil.copytree(src / "SST-2", dest / "c10" / "SST-2", dirs_exist_ok=True)

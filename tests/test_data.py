@@ -310,7 +310,7 @@ def _offline(*args, **kwargs):
 )
 def test_missing_data_offline_error(tmp_path, monkeypatch, loader, folder, url):
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(data, "fetch_archive", _offline)
+    monkeypatch.setattr(data.store, "fetch_archive", _offline)
     with pytest.raises(FileNotFoundError) as info:
         loader()
     msg = str(info.value)
@@ -324,7 +324,7 @@ def test_hash_mismatch_is_reported(tmp_path, monkeypatch):
     def bad_hash(*args, **kwargs):
         raise ValueError("MD5 hash of downloaded file does not match the known hash")
 
-    monkeypatch.setattr(data, "fetch_archive", bad_hash)
+    monkeypatch.setattr(data.store, "fetch_archive", bad_hash)
     with pytest.raises(ValueError, match="failed its hash check.*md5:c58f3010"):
         data.cifar10(5, root=tmp_path)
 
@@ -350,7 +350,7 @@ def test_download_path_extracts_official_archives(tmp_path, monkeypatch):
         return archive
 
     root = tmp_path / "cache"
-    monkeypatch.setattr(data, "fetch_archive", fake_fetch)
+    monkeypatch.setattr(data.store, "fetch_archive", fake_fetch)
     ds = data.cifar10(7, root=root)
     np.testing.assert_array_equal(ds.labels, batches["data_batch_1"][b"labels"][:7])
     assert data.sst2(4, root=root).labels.tolist() == [-1, -1, 1, 1]
