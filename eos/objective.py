@@ -55,38 +55,15 @@ from jax.flatten_util import ravel_pytree
 
 from eos import losses as _losses
 from eos import models as _models
+from eos.curvature.derivatives import D, hvp
 from eos.data import Dataset
 
-__all__ = ["Objective", "build", "derivative", "line_derivatives"]
+__all__ = ["Objective", "build", "line_derivatives"]
 
 MAX_ORDER = 4
 
 
 # --------------------------------------------------------------------------- derivatives
-
-
-def derivative(f: Callable[[jax.Array], jax.Array], p: jax.Array, order: int, *vs: jax.Array):
-    """``D^order f(p)[v_1, ..., v_m]`` for a scalar ``f`` of a flat vector, forward-over-reverse.
-
-    ``G_0 = grad f`` (reverse mode), ``G_j(p) = d/ds G_{j-1}(p + s v_j)|_{s=0}`` (one ``jvp``
-    each), so ``G_{order-1}(p) = D^order f(p)[v_1, ..., v_{order-1}, .]``. With ``m = order``
-    vectors the result is the scalar ``G_{order-1}(p) . v_order``; with ``m = order - 1`` the
-    vector ``G_{order-1}(p)``; with fewer, the remaining ``order - 1 - m`` indices are filled by
-    ``jacfwd`` and the result has shape ``(d,) * (order - m)``.
-    """
-    if int(order) != order or not 1 <= order <= MAX_ORDER:
-        raise ValueError(f"order must be an integer in 1..{MAX_ORDER}, got {order!r}")
-    if len(vs) > order:
-        raise ValueError(f"at most order={order} vectors can be contracted, got {len(vs)}")
-    vs = tuple(jnp.asarray(v).astype(p.dtype) for v in vs)
-    g = jax.grad(f)
-    for v in vs[: order - 1]:
-        g = _jvp_along(g, v)
-    if len(vs) == order:
-        return jnp.dot(g(p), vs[-1])
-    for _ in range(order - 1 - len(vs)):
-        g = jax.jacfwd(g)
-    return g(p)
 
 
 def line_derivatives(
@@ -105,14 +82,10 @@ def line_derivatives(
     return value, slope, curvature
 
 
-def _jvp_along(g: Callable, v: jax.Array) -> Callable:
-    return lambda x: jax.jvp(g, (x,), (v,))[1]
-
-
 def _hvp(f: Callable, p: jax.Array, v: jax.Array) -> jax.Array:
-    """``grad^2 f(p) v`` (forward-over-reverse); ``v`` of shape ``(d,)`` or ``(d, k)``."""
+    """``grad^2 f(p) v`` (:func:`eos.curvature.hvp`); ``v`` of shape ``(d,)`` or ``(d, k)``."""
     v = v.astype(p.dtype)
-    one = lambda w: jax.jvp(jax.grad(f), (p,), (w,))[1]  # noqa: E731
+    one = lambda w: hvp(f, p, w)  # noqa: E731
     if v.ndim == 1:
         return one(v)
     return jax.vmap(one, in_axes=1, out_axes=1)(v)
@@ -256,7 +229,7 @@ class Objective:
         )
         self._D = jax.jit(
             lambda p, order, vs, data: _reduce(
-                lambda p, c, vs: derivative(lambda q: loss(q, c), p, order, *vs), p, data, vs
+                lambda p, c, vs: D(lambda q: loss(q, c), p, order, *vs), p, data, vs
             ),
             static_argnums=1,
         )

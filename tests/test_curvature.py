@@ -182,7 +182,7 @@ def test_D_mlp_against_dense_jacfwd_tensors():
 def test_top_eigenpairs_against_eigh(name, k, dense):
     f, x = PROBLEMS[name]
     H, w, U = dense[name]
-    vals, vecs, info = C.top_eigenpairs(f, jnp.asarray(x), _rand((len(x), k), k), tol=1e-10)
+    vals, vecs, info = C.eigenpairs(C.hessian(f, jnp.asarray(x)), _rand((len(x), k), k), tol=1e-10)
     assert bool(info.converged)
     want = w[::-1][:k]
     np.testing.assert_allclose(vals, want, rtol=1e-8)
@@ -196,19 +196,25 @@ def test_top_eigenpairs_against_eigh(name, k, dense):
 def test_lambda_min_and_bottom_pairs(name, dense):
     f, x = PROBLEMS[name]
     H, w, U = dense[name]
-    lam, u, info = C.lambda_min(f, jnp.asarray(x), tol=1e-10, max_iters=300, return_info=True)
+    lam, u, info = C.lambda_min(
+        C.hessian(f, jnp.asarray(x)), tol=1e-10, max_iters=300, return_info=True
+    )
     assert bool(info.converged)
     np.testing.assert_allclose(lam, w[0], rtol=1e-8)
     assert abs(float(np.asarray(u) @ U[:, 0])) == pytest.approx(1, abs=1e-6)
-    vals, _, _ = C.bottom_eigenpairs(
-        f, jnp.asarray(x), _rand((len(x), 2), 5), tol=1e-10, max_iters=300
+    vals, _, _ = C.eigenpairs(
+        C.hessian(f, jnp.asarray(x)),
+        _rand((len(x), 2), 5),
+        which="bottom",
+        tol=1e-10,
+        max_iters=300,
     )
     np.testing.assert_allclose(vals, w[:2], rtol=1e-8)
 
 
 def test_lambda_2(dense):
     H, w, _ = dense["mlp"]
-    lam2, U2, info = C.lambda_2(MLP_F, jnp.asarray(MLP_X), tol=1e-10, return_info=True)
+    lam2, U2, info = C.lambda_2(C.hessian(MLP_F, jnp.asarray(MLP_X)), tol=1e-10, return_info=True)
     assert U2.shape == (len(MLP_X), 2) and bool(info.converged)
     np.testing.assert_allclose(lam2, w[-2], rtol=1e-8)
 
@@ -219,13 +225,13 @@ def test_reported_residual_is_the_true_relative_residual(k, dense):
     H, _, _ = dense["mlp"]
     x, U0 = jnp.asarray(MLP_X), _rand((len(MLP_X), k), 7)
     for tol in (1e-3, 1e-6, 1e-9):
-        vals, vecs, info = C.top_eigenpairs(MLP_F, x, U0, tol=tol)
+        vals, vecs, info = C.eigenpairs(C.hessian(MLP_F, x), U0, tol=tol)
         true = _true_rel_residuals(H, vals, vecs)
         assert bool(info.converged)
         assert np.all(true <= tol)
         np.testing.assert_allclose(info.residuals, true, rtol=1e-3)
     # stopped early: not converged, residual above tol, still the true one
-    vals, vecs, info = C.top_eigenpairs(MLP_F, x, U0, tol=1e-12, max_iters=3)
+    vals, vecs, info = C.eigenpairs(C.hessian(MLP_F, x), U0, tol=1e-12, max_iters=3)
     true = _true_rel_residuals(H, vals, vecs)
     assert not bool(info.converged) and int(info.iterations) == 3
     assert np.max(true) > 1e-12
@@ -236,7 +242,11 @@ def test_restarts_converge(dense):
     """A basis of 6 vectors forces thick restarts; the answer is unchanged."""
     H, w, _ = dense["mlp"]
     S, u, info = C.sharpness(
-        MLP_F, jnp.asarray(MLP_X), tol=1e-8, basis_size=6, max_iters=400, return_info=True
+        C.hessian(MLP_F, jnp.asarray(MLP_X)),
+        tol=1e-8,
+        basis_size=6,
+        max_iters=400,
+        return_info=True,
     )
     assert bool(info.converged) and int(info.restarts) > 0
     np.testing.assert_allclose(S, w[-1], rtol=1e-10)
@@ -258,13 +268,13 @@ def test_degenerate_top_eigenvalue_and_rank_deficient_start():
     mv = Partial(_dense_matvec, jnp.asarray(Q @ np.diag(spec) @ Q.T))
     u = _rand(d, 9)
     U0 = jnp.stack([u, u], axis=1)
-    vals, vecs, info = C.top_eigenpairs_matvec(mv, U0, tol=1e-10, vectorize=False)
+    vals, vecs, info = C.eigenpairs(mv, U0, tol=1e-10, vectorize=False)
     assert bool(info.converged)
     np.testing.assert_allclose(vals, [5.0, 5.0], rtol=1e-10)
     P = Q[:, :2] @ Q[:, :2].T  # projector onto the top eigenspace
     np.testing.assert_allclose(P @ np.asarray(vecs), np.asarray(vecs), atol=1e-8)
     # warm start from an exact eigenvector: one HVP (Lanczos breakdown = invariant subspace)
-    _, _, info1 = C.sharpness_matvec(mv, jnp.asarray(Q[:, 0]), tol=1e-10, return_info=True)
+    _, _, info1 = C.sharpness(mv, jnp.asarray(Q[:, 0]), tol=1e-10, return_info=True)
     assert bool(info1.converged) and int(info1.matvecs) == 1
 
 
@@ -272,7 +282,9 @@ def test_exhausted_space_tiny_dimension():
     """k = 4 in dimension 12: three blocks fill R^12, the third step breaks down (no new
     direction exists) and the answer is exact, whatever the tolerance."""
     w = np.linalg.eigvalsh(POLY.tensor(2, POLY.x))
-    vals, _, info = C.top_eigenpairs(POLY.f, jnp.asarray(POLY.x), _rand((POLY.d, 4), 12), tol=1e-15)
+    vals, _, info = C.eigenpairs(
+        C.hessian(POLY.f, jnp.asarray(POLY.x)), _rand((POLY.d, 4), 12), tol=1e-15
+    )
     assert bool(info.converged) and int(info.iterations) <= 3
     np.testing.assert_allclose(vals, w[::-1][:4], rtol=1e-12)
 
@@ -288,13 +300,13 @@ def test_dimension_below_basis_size_warm_started_from_own_output():
     mv = Partial(_dense_matvec, jnp.asarray(Q @ np.diag(w) @ Q.T))
     U = _rand((d, k), 22)
     for _ in range(3):
-        vals, vecs, info = C.top_eigenpairs_matvec(mv, U, tol=1e-10)
+        vals, vecs, info = C.eigenpairs(mv, U, tol=1e-10)
         assert bool(info.converged)
         np.testing.assert_allclose(vals, w[:k], rtol=1e-12)
         np.testing.assert_allclose(np.abs(np.asarray(vecs).T @ Q[:, :k]), np.eye(k), atol=1e-10)
         assert np.all(np.sum(np.asarray(vecs) * np.asarray(U), axis=0) >= 0)  # sign aligned
         U = vecs
-    low, _, _ = C.bottom_eigenpairs_matvec(mv, U, tol=1e-10)
+    low, _, _ = C.eigenpairs(mv, U, which="bottom", tol=1e-10)
     np.testing.assert_allclose(low, w[::-1][:k], rtol=1e-12)
 
 
@@ -303,8 +315,8 @@ def test_warm_start_needs_fewer_hvps(dense):
     x = jnp.asarray(MLP_X)
     u_exact = U[:, -1]
     u0 = u_exact + 1e-3 * np.asarray(_rand(len(u_exact), 13)) / np.sqrt(len(u_exact))
-    S_w, u_w, info_w = C.sharpness(MLP_F, x, jnp.asarray(u0), tol=1e-8, return_info=True)
-    S_c, u_c, info_c = C.sharpness(MLP_F, x, tol=1e-8, return_info=True)
+    S_w, u_w, info_w = C.sharpness(C.hessian(MLP_F, x), jnp.asarray(u0), tol=1e-8, return_info=True)
+    S_c, u_c, info_c = C.sharpness(C.hessian(MLP_F, x), tol=1e-8, return_info=True)
     assert bool(info_w.converged) and bool(info_c.converged)
     np.testing.assert_allclose([S_w, S_c], w[-1], rtol=1e-8)
     assert float(u_w @ u0) > 0  # sign aligned with the warm start
@@ -316,13 +328,13 @@ def test_matvec_variants(dense):
     H, w, _ = dense["mlp"]
     mv = Partial(_dense_matvec, jnp.asarray(H))  # compiled and cached inside
     U0 = _rand((len(MLP_X), 2), 14)
-    vals, _, info = C.top_eigenpairs_matvec(mv, U0, tol=1e-10, vectorize=False)  # lax.map
+    vals, _, info = C.eigenpairs(mv, U0, tol=1e-10, vectorize=False)  # lax.map
     np.testing.assert_allclose(vals, w[::-1][:2], rtol=1e-8)
-    vals, _, info = C.bottom_eigenpairs_matvec(mv, U0, tol=1e-10, max_iters=300, vectorize=False)
+    vals, _, info = C.eigenpairs(mv, U0, which="bottom", tol=1e-10, max_iters=300, vectorize=False)
     np.testing.assert_allclose(vals, w[:2], rtol=1e-8)
-    lam, _ = C.lambda_min_matvec(mv, U0[:, 0], tol=1e-10, max_iters=300)
+    lam, _ = C.lambda_min(mv, U0[:, 0], tol=1e-10, max_iters=300)
     np.testing.assert_allclose(lam, w[0], rtol=1e-8)
-    S, _ = C.sharpness_matvec(mv, U0[:, 0], tol=1e-10)
+    S, _ = C.sharpness(mv, U0[:, 0], tol=1e-10)
     np.testing.assert_allclose(S, w[-1], rtol=1e-8)
 
 
@@ -334,7 +346,7 @@ def test_inside_jit_and_fori_loop():
     def run(x, u):
         def step(_, carry):
             x, u, S = carry
-            S, u = C.sharpness(f, x, u, tol=1e-10)
+            S, u = C.sharpness(C.hessian(f, x), u, tol=1e-10)
             return x - 0.05 * grad(x), u, S
 
         return lax.fori_loop(0, 4, step, (x, u, jnp.zeros((), x.dtype)))
@@ -348,10 +360,23 @@ def test_inside_jit_and_fori_loop():
     np.testing.assert_allclose(S, np.linalg.eigvalsh(H3)[-1], rtol=1e-8)
 
 
+def test_hessian_operator_is_an_hvp_and_a_pytree():
+    """hessian(f, x) applied to v is the HVP; it crosses a jit boundary (x a leaf, f static)
+    and gives the answer of a dense matvec."""
+    x, v = jnp.asarray(POLY.x), _rand(POLY.d, 41)
+    H = C.hessian(POLY.f, x)
+    np.testing.assert_array_equal(H(v), C.hvp(POLY.f, x, v))
+    S, u = jax.jit(lambda H, v: C.sharpness(H, v, tol=1e-12))(H, v)
+    S_mv, _ = C.sharpness(Partial(_dense_matvec, jnp.asarray(POLY.tensor(2, POLY.x))), v, tol=1e-12)
+    np.testing.assert_allclose(
+        [S, S_mv], np.linalg.eigvalsh(POLY.tensor(2, POLY.x))[-1], rtol=1e-12
+    )
+
+
 def test_float32_in_float32_out(dense):
     H, w, _ = dense["mlp"]
     x32 = jnp.asarray(MLP_X, jnp.float32)
-    S, u, info = C.sharpness(MLP_F, x32, tol=1e-5, return_info=True)
+    S, u, info = C.sharpness(C.hessian(MLP_F, x32), tol=1e-5, return_info=True)
     assert S.dtype == u.dtype == info.residuals.dtype == jnp.float32
     assert bool(info.converged)
     np.testing.assert_allclose(S, w[-1], rtol=1e-4)
@@ -369,14 +394,14 @@ def test_sharpness_gradient_matches_finite_differences(name, dense):
     _, w, _ = dense[name]
     assert w[-1] - w[-2] > 1e-2 * abs(w[-1])  # simple top eigenvalue (Lemma 2 applies)
     x = jnp.asarray(x)
-    S, u = C.sharpness(f, x, tol=1e-12)
+    S, u = C.sharpness(C.hessian(f, x), tol=1e-12)
     g = C.sharpness_gradient(f, x, u)
     h = 1e-4
     for seed in range(3):
         e = _rand(len(x), 30 + seed)
         e = e / jnp.linalg.norm(e)
-        Sp, _ = C.sharpness(f, x + h * e, u, tol=1e-12)
-        Sm, _ = C.sharpness(f, x - h * e, u, tol=1e-12)
+        Sp, _ = C.sharpness(C.hessian(f, x + h * e), u, tol=1e-12)
+        Sm, _ = C.sharpness(C.hessian(f, x - h * e), u, tol=1e-12)
         fd = (Sp - Sm) / (2 * h)
         np.testing.assert_allclose(
             float(g @ e), float(fd), rtol=1e-5, atol=1e-7 * float(jnp.linalg.norm(g))
@@ -461,11 +486,11 @@ def test_bad_input_raises_clear_errors():
     f, x = MLP_F, jnp.asarray(MLP_X)
     d = x.shape[0]
     with pytest.raises(ValueError, match="U0 must have shape"):
-        C.top_eigenpairs(f, x, jnp.ones((d + 1, 2)))
+        C.eigenpairs(C.hessian(f, x), jnp.ones((d + 1, 2)))
     with pytest.raises(ValueError, match="k=6 eigenpairs but the dimension is only d=5"):
-        C.top_eigenpairs(POLY_SMALL.f, jnp.ones(5), jnp.ones((5, 6)))
+        C.eigenpairs(C.hessian(POLY_SMALL.f, jnp.ones(5)), jnp.ones((5, 6)))
     with pytest.raises(ValueError, match="non-finite"):
-        C.sharpness(f, x.at[3].set(jnp.nan))
+        C.sharpness(C.hessian(f, x.at[3].set(jnp.nan)))
     with pytest.raises(ValueError, match="non-finite"):
         C.D(f, x, 2, x.at[0].set(jnp.inf))
     with pytest.raises(ValueError, match="flat"):
@@ -477,17 +502,23 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match=r"vs\[1\] must have shape"):
         C.D(f, x, 3, x, x[:-1])
     with pytest.raises(ValueError, match="u0 must have shape"):
-        C.sharpness(f, x, jnp.ones(d - 1))
+        C.sharpness(C.hessian(f, x), jnp.ones(d - 1))
     with pytest.raises(ValueError, match="tol must be"):
-        C.sharpness(f, x, tol=-1.0)
+        C.sharpness(C.hessian(f, x), tol=-1.0)
     with pytest.raises(ValueError, match="basis_size=4 is too small"):
-        C.top_eigenpairs(f, x, jnp.ones((d, 2)), basis_size=4)
+        C.eigenpairs(C.hessian(f, x), jnp.ones((d, 2)), basis_size=4)
     with pytest.raises(ValueError, match="max_iters"):
-        C.sharpness(f, x, max_iters=0)
+        C.sharpness(C.hessian(f, x), max_iters=0)
     with pytest.raises(ValueError, match="floating-point"):
-        C.sharpness(f, jnp.arange(d))
+        C.sharpness(C.hessian(f, jnp.arange(d)))
     with pytest.raises(ValueError, match="order must be"):
         C.tensor_norm(lambda v: v, jnp.ones(3), 1)
+    with pytest.raises(ValueError, match="which must be"):
+        C.eigenpairs(C.hessian(f, x), jnp.ones((d, 1)), which="middle")
+    with pytest.raises(ValueError, match="u0 is required with a matvec"):
+        C.sharpness(lambda v: v)
+    with pytest.raises(ValueError, match=r"U0 must have shape \(d, 2\)"):
+        C.lambda_2(C.hessian(f, x), jnp.ones((d, 3)))
     # under jit the value checks (finiteness) are skipped: no error, nan propagates
     Hv = jax.jit(lambda p: C.hvp(f, p, jnp.ones(d)))(x.at[3].set(jnp.nan))
     assert not np.all(np.isfinite(np.asarray(Hv)))

@@ -1,4 +1,4 @@
-"""The tracker's warm-started Lanczos solver (eos.dynamics._lanczos) against dense eigh."""
+"""The tracker's warm-started Lanczos solver (eos.curvature.lanczos_top) against dense eigh."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import eos  # noqa: F401  (float64)
-from eos.dynamics._lanczos import lanczos_top
+from eos.curvature import lanczos_top
 
 
 def _matrix(d: int = 80, gap: float = 1e-2, seed: int = 0) -> np.ndarray:

@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eos.objective import derivative
+from eos import curvature
 
 __all__ = [
     "ASSUMPTION_KEYS",
@@ -79,16 +79,12 @@ def _derivative_ops(objective: Any) -> tuple[Callable, Callable, Callable]:
 
     ``D(p, order, *vs)`` contracts the order-th derivative with ``vs``; with ``order - 1``
     vectors the result has one free index (a vector), with ``order`` vectors it is a scalar.
+    For a function they are :func:`eos.curvature.D` and :func:`eos.curvature.hvp`.
     """
     if hasattr(objective, "D") and hasattr(objective, "value") and hasattr(objective, "hvp"):
         return objective.value, objective.D, objective.hvp
     if callable(objective):
-        f = objective
-
-        def D(p, order, *vs):
-            return derivative(f, p, order, *vs)
-
-        return f, D, lambda p, v: derivative(f, p, 2, v)
+        return objective, partial(curvature.D, objective), partial(curvature.hvp, objective)
     raise ValueError(
         "objective must be an eos.objective.Objective (with value, D and hvp) or a scalar JAX "
         f"function of a flat parameter vector, got {type(objective).__name__}"

@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from eos.dynamics._lanczos import LanczosResult, lanczos_top
+from eos.curvature.lanczos import LanczosResult, lanczos_top
 
 __all__ = [
     "check_objective",

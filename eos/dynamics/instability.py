@@ -14,7 +14,7 @@ the checks are spaced by a schedule that shrinks as ``S`` approaches ``2/eta``:
   step: the result is the first iterate ``theta_t`` with ``S(theta_t) >= 2/eta`` and
   ``S(theta_{t-1}) < 2/eta``.
 
-Each check is a warm-started Lanczos eigen-solve (:func:`eos.curvature.top_eigenpairs_matvec`)
+Each check is a warm-started Lanczos eigen-solve (:func:`eos.curvature.eigenpairs`)
 on Hessian-vector products that share one linearisation with the loss and gradient. The
 history ``(step, loss, sharpness, accuracy)`` of every check is returned. Between checks GD runs
 inside one compiled loop (one compilation for all spacings).
@@ -129,7 +129,7 @@ def _build_fns(objective: Any, buffer: int, eig_tol: float, eig_iters: int):
     @data_jit
     def check(obj, p: jax.Array, u0: jax.Array):
         """Loss, sharpness, eigenvector (warm start ``u0``) at ``p``."""
-        vals, vecs, info = curvature.top_eigenpairs_matvec(
+        vals, vecs, info = curvature.eigenpairs(
             lambda v: obj.hvp(p, v), u0[:, None], tol=eig_tol, max_iters=eig_iters
         )
         loss = obj.value(p)

@@ -56,6 +56,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eos.curvature import D
+
 Array = jax.Array
 Form = Literal["corrected", "paper"]
 FORMS: tuple[str, ...] = ("corrected", "paper")
@@ -349,21 +351,15 @@ def dense_sharpness(f: Callable[[Array], Array], x: Array) -> tuple[Array, Array
     return c.sharpness, c.u, c.gap
 
 
-@partial(jax.jit, static_argnums=(0, 2))
-def _dtensor(f: Callable[[Array], Array], x: Array, order: int) -> Array:
-    d = jax.grad(f)
-    for _ in range(order - 1):
-        d = jax.jacfwd(d)
-    return d(x)
-
-
 def derivative_tensor(f: Callable[[Array], Array], x: Array, order: int) -> Array:
-    """The dense ``order``-th derivative tensor of ``f`` at ``x`` (orders 1-4, tiny models)."""
+    """The dense ``order``-th derivative tensor of ``f`` at ``x`` (orders 1-4, tiny models):
+    :func:`eos.curvature.D` with no direction (``jax.grad`` then ``order - 1`` ``jax.jacfwd``),
+    compiled once per ``f`` and ``order``."""
     x = jnp.asarray(x)
     _check_dense(x, "derivative_tensor")
     if order not in (1, 2, 3, 4):
         raise ValueError(f"order must be 1, 2, 3 or 4, got {order!r}")
-    return _dtensor(f, x, int(order))
+    return D(f, x, int(order))
 
 
 @partial(jax.jit, static_argnums=(2,))
