@@ -134,7 +134,7 @@ def _drive(
             spectrum=_spectrum_recorder(config),
             chunk=config.chunk,
             seed=config.seed,
-            progress=advance,
+            progress=advance if progress else None,
             resume_from=state,
             on_checkpoint=ckpt.save,
             checkpoint_every=config.checkpoint_every,
