@@ -27,11 +27,11 @@ _FALSE = ("false", "0", "no", "off")
 
 
 def _parse_value(field: str, text: str) -> Any:
-    from eos.experiments import _FIELD_TYPES
+    from eos.experiments.config import FIELD_TYPES
 
-    types = _FIELD_TYPES.get(field)
+    types = FIELD_TYPES.get(field)
     if types is None:
-        valid = ", ".join(k for k in _FIELD_TYPES if k != "name")
+        valid = ", ".join(k for k in FIELD_TYPES if k != "name")
         raise ValueError(f"unknown override {field!r}; valid fields are {valid}")
     low = text.strip().lower()
     if type(None) in types and low in ("none", "null"):
@@ -120,7 +120,11 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     ls = sub.add_parser("list", help="list registered experiments")
-    ls.add_argument("--group", help="fig1 | fig4 | app-e | app-g | all | a setting slug")
+    ls.add_argument(
+        "--group",
+        help="fig1 | fig4 | app-e | app-g | implications | fig5 | fig6 | warmup | sam | all "
+        "| a setting slug",
+    )
     ls.add_argument("--profile", help="show configurations under this profile")
     r = sub.add_parser("run", help="compute an experiment (cached, resumable)")
     common(r)
@@ -153,7 +157,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         exp = E.EXPERIMENTS[name]
         c = exp.config(prof)
         print(
-            f"  {name:34s} {exp.paper_ref:24s} {c.kind:5s} n={c.n:<5d} lr={c.lr:<7g} "
+            f"  {name:34s} {exp.paper_ref:24s} {c.kind:8s} n={c.n:<5d} lr={c.lr_text():<12s} "
             f"track_steps={c.track_steps}"
         )
     return 0

@@ -24,9 +24,10 @@ Where
     The root folder is ``$EOS_RESULTS_DIR`` if set, else ``pooch.os_cache("eos") / "results"``
     (e.g. ``~/.cache/eos/results`` on Linux). :mod:`eos.experiments` stores each run as
     ``<root>/<cache key>/result.npz`` (plus ``checkpoint-after.npz`` while it runs) and the
-    shared first phase (gradient descent to instability) as
-    ``<root>/instability/<phase-1 key>/instability.npz`` (plus ``checkpoint-instability.npz``).
-    Old results are never deleted automatically; remove the folder to reclaim space.
+    shared first phase of the tracked and Fig. 1 runs (gradient descent to instability) as
+    ``<root>/instability/<phase-1 key>/instability.npz`` (plus ``checkpoint-instability.npz``);
+    every file is written through :func:`eos.experiments.runner.cached_phase`. Old results are
+    never deleted automatically; remove the folder to reclaim space.
 """
 
 from __future__ import annotations

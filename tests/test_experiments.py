@@ -21,6 +21,7 @@ import pytest
 import eos
 from eos import experiments as E
 from eos import results as R
+from eos.experiments import phases as P
 from eos.profiles import PROFILES
 
 # ---------------------------------------------------------------------------------------------
@@ -64,6 +65,17 @@ FIG1_LR = 2 / 100
 # Sec. 6 / App. D: "a 5k subset of CIFAR10"; App. D.3: stop once lambda_2 >= 1.9/eta.
 PAPER_N = 5000
 LAMBDA2_STOP = 1.9
+# The implications chapter's runs (book/implications.ipynb): Fig. 5 (Sec. 8.2); Fig. 6 (App.
+# G.1: "ResNet18 with full batch gradient descent on the full 50k training set of CIFAR10 with
+# various learning rates, in addition to the commonly proposed learning rate schedule
+# eta_t := 1/S(theta_t)"); warmup (a jump and a linear warmup) and SAM (Sec. 7.3).
+IMPLICATIONS = {
+    "fig5": ["fig5-multiple-unstable"],
+    "fig6": ["fig6-c0.25", "fig6-c0.5", "fig6-c1", "fig6-c1.5", "fig6-inverse-sharpness"],
+    "warmup": ["warmup-jump", "warmup-linear"],
+    "sam": ["sam"],
+}
+APP_G1_N = 50_000
 
 
 def _task_of(cfg: E.ExperimentConfig) -> str:
@@ -82,7 +94,8 @@ def _task_of(cfg: E.ExperimentConfig) -> str:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_experiment_resolves_under_every_profile(profile):
     names = E.list_experiments()
-    assert len(names) == len(set(names)) == 1 + sum(len(v) for v in APP_E_LRS.values())
+    n_app = 1 + sum(len(v) for v in APP_E_LRS.values())
+    assert len(names) == len(set(names)) == n_app + sum(len(v) for v in IMPLICATIONS.values())
     keys = {}
     for name in names:
         cfg = E.get_config(name, profile=profile)
@@ -94,7 +107,7 @@ def test_every_experiment_resolves_under_every_profile(profile):
             cfg.lr = 1.0  # type: ignore[misc]
         text = json.dumps(cfg.to_dict())  # JSON-serialisable ...
         assert E.ExperimentConfig.from_dict(json.loads(text)) == cfg  # ... and round-trips
-        assert cfg.kind in ("track", "gd")
+        assert cfg.kind in ("track", "gd", "spectrum")
         if cfg.kind == "track":
             assert cfg.track_steps >= 1 and cfg.lambda2_threshold == LAMBDA2_STOP
         keys.setdefault(cfg.key(), []).append(name)
@@ -156,7 +169,7 @@ def test_paper_profile_matches_appendix_d():
     assert (c.kind, c.model, c.dataset, c.lr) == ("gd", "mlp", "cifar10", FIG1_LR)
     assert c.max_steps > 2200 and c.track_steps > 0 and c.n == PAPER_N
 
-    for name in E.list_experiments():
+    for name in E.experiments_for("fig1") + E.experiments_for("app-e"):
         c = E.get_config(name, profile="paper")
         # App. D: 5k examples, full batch (ghost batches would only change rounding)
         assert c.n == PAPER_N
@@ -195,18 +208,24 @@ def test_groups_and_names():
 
 
 def test_selected_runs_per_profile():
-    """paper and smoke run every experiment of a group; quick keeps, per App. E setting, only
-    the largest learning rate of the paper's headings (APP_E_LRS), plus Fig. 1."""
+    """paper and smoke run every experiment of a group (smoke: but the Fig. 6 learning rate
+    that only paper runs); quick keeps, per App. E setting, only the largest learning rate of
+    the paper's headings (APP_E_LRS), plus Fig. 1 and the implications chapter."""
+    paper_only = [n for n in E.list_experiments() if E.EXPERIMENTS[n].profiles == ("paper",)]
+    assert paper_only == ["fig6-c0.25"]
     for group in E.GROUPS:
         assert E.selected(group, "paper") == E.experiments_for(group), group
-        assert E.selected(group, "smoke") == E.experiments_for(group), group
+        smoke = [n for n in E.experiments_for(group) if n not in paper_only]
+        assert E.selected(group, "smoke") == smoke, group
     quick = E.selected("app-e", "quick")
     expected = {(task, max(lrs)) for task, lrs in APP_E_LRS.items()}
     got = {(_task_of(E.get_config(n, profile="paper")), E.get_config(n, profile="paper").lr)
            for n in quick}  # fmt: skip
     assert got == expected and len(quick) == len(expected)
     assert E.selected("fig1", "quick") == ["fig1-mlp"]
-    assert set(E.selected("all", "quick")) == set(quick) | {"fig1-mlp"}
+    implications = E.selected("implications", "quick")
+    assert set(implications) == {n for ns in IMPLICATIONS.values() for n in ns} - set(paper_only)
+    assert set(E.selected("all", "quick")) == set(quick) | {"fig1-mlp"} | set(implications)
     assert E.selected("fig4", "quick") == []  # Fig. 4's learning rates are all below the largest
     for slug in E.SETTINGS:  # one run per setting, a member of the group
         (name,) = E.selected(slug, "quick")
@@ -239,6 +258,69 @@ def test_quick_learning_rates():
     assert E.get_config("resnet18-mse-cifar10cd-lr0.001", profile="quick").lr == E.QUICK_LR_RESNET
 
 
+@pytest.mark.parametrize("profile", PROFILES)
+def test_implications_experiments_are_registered(profile):
+    """The chapter's runs are 'spectrum' experiments of the registry, in its groups, resolving
+    under every profile, with the relations the chapter relies on."""
+    for group, names in IMPLICATIONS.items():
+        assert E.experiments_for(group) == names
+    assert E.experiments_for("implications") == [n for ns in IMPLICATIONS.values() for n in ns]
+    cfg = {n: E.get_config(n, profile=profile) for ns in IMPLICATIONS.values() for n in ns}
+    assert all(c.kind == "spectrum" for c in cfg.values())
+    fig6 = [n for n in E.selected("fig6", profile) if cfg[n].schedule == "constant"]
+    factors = [cfg[n].lr for n in fig6]  # eta = c / S(theta_0)
+    assert factors == sorted(factors) and all(cfg[n].relative_lr for n in fig6)
+    assert all(n == f"fig6-c{c:g}" for n, c in zip(fig6, factors))
+    inverse = cfg["fig6-inverse-sharpness"]
+    assert (inverse.schedule, inverse.lr, inverse.relative_lr) == ("inverse_sharpness", 1.0, False)
+    base = cfg[fig6[0]]
+    for name in ("warmup-jump", "warmup-linear"):  # both start where the smallest eta ended
+        w = cfg[name]
+        assert w.start == base and w.relative_lr and w.lr == 2 * 4.0  # S_s = 4 * 2/eta_0
+        assert w.test_n == 0 and w.rho == 0
+    assert cfg["warmup-jump"].schedule == "constant"
+    assert cfg["warmup-linear"].schedule == "linear_warmup" and cfg["warmup-linear"].warmup_steps
+    sam = cfg["sam"]  # SAM at the largest learning rate of Fig. 6, from the same initialisation
+    assert sam.rho == 0.05 and sam.lr == factors[-1] and sam.relative_lr and sam.start is None
+    # every run but Fig. 5 trains the same objective, for the same number of steps per chunk
+    for name, c in cfg.items():
+        if name != "fig5-multiple-unstable":
+            assert all(getattr(c, f) == getattr(base, f) for f in ("model", "model_kwargs", "n",
+                       "pool", "k", "chunk_steps", "eig_tol", "eig_max_iters"))  # fmt: skip
+    assert E.analysis_params("fig5-multiple-unstable", profile=profile)["window"] >= 8
+    assert E.analysis_params("sam", profile=profile) == {}
+
+
+def test_implications_paper_profile():
+    """App. G.1: ResNet18, full-batch GD on the 50k CIFAR-10 training images, several constant
+    learning rates and eta_t = 1/S(theta_t); Fig. 5: the MLP of App. D on 5k images."""
+    for name in E.experiments_for("fig6") + E.experiments_for("warmup") + ["sam"]:
+        c = E.get_config(name, profile="paper")
+        assert (c.model, c.dataset, c.n, c.pool) == ("resnet18", "cifar10", APP_G1_N, 1), name
+        assert tuple(c.model_kw["widths"]) == PAPER_ARCHITECTURES["resnet18"]["widths"]
+    assert len(E.selected("fig6", "paper")) >= 3 + 1  # several constant rates and 1/S
+    c = E.get_config("fig5-multiple-unstable", profile="paper")
+    assert (c.model, c.model_kw["width"], c.n, c.pool, c.lr) == ("mlp", 200, PAPER_N, 1, FIG1_LR)
+
+
+def test_spectrum_fields_belong_to_spectrum_runs():
+    with pytest.raises(ValueError, match="rho applies only to 'spectrum'"):
+        E.get_config("mlp-mse-cifar10-lr0.02", rho=0.1)
+    with pytest.raises(ValueError, match="k applies only to 'gd' and 'spectrum'"):
+        E.get_config("mlp-mse-cifar10-lr0.02", k=2)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        E.get_config("warmup-jump", warmup_steps=3)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        E.get_config("sam", schedule="cosine")
+    with pytest.raises(ValueError, match="trains another objective"):
+        E.get_config("warmup-jump", n=32)
+    with pytest.raises(ValueError, match="pool"):
+        E.get_config("sam", pool=3)
+    c = E.get_config("warmup-linear", profile="smoke")
+    assert E.ExperimentConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    assert "name" not in c.key_dict()["start"] and c.key() != c.start.key()
+
+
 @pytest.mark.parametrize(
     "call, message, listed",
     [
@@ -257,7 +339,11 @@ def test_quick_learning_rates():
         (lambda: E.get_config("fig1-mlp", n=True), "wrong type", "int"),
         (lambda: E.get_config("fig1-mlp", lr="big"), "wrong type", "float"),
         (lambda: E.get_config("fig1-mlp", lr=0.0), "finite number > 0", "lr"),
-        (lambda: E.get_config("fig1-mlp", track_steps=-1), "must be >= 0", "track_steps"),
+        (
+            lambda: E.get_config("fig1-mlp", track_steps=-1),
+            "must be an integer >= 0",
+            "track_steps",
+        ),
         (lambda: E.get_config("fig1-mlp", kind="sgd"), "unknown kind", "track, gd"),
         (lambda: E.get_config("fig1-mlp", model="vgg"), "unknown model", "resnet18"),
         (lambda: E.get_config("fig1-mlp", dataset="mnist"), "unknown dataset", "sst2"),
@@ -413,25 +499,22 @@ needs_data = pytest.mark.usefixtures("data_root")
 # learning rate, so the compiled dynamics are reused across tests (phase 1 is shared too).
 TRACK = ("mlp-mse-cifar10-lr0.02", {"track_steps": 3})
 GD = ("fig1-mlp", {"track_steps": 6})
+SPECTRUM = ("fig6-c0.5", {"track_steps": 120})  # chunks of 50 steps: checkpoints at 50, 100
 
 
 class _Counter:
-    """Counts calls of the dynamics phases (wrapping the real functions)."""
+    """Counts calls of the dynamics phases (wrapping the real functions of eos.experiments.phases)."""
 
-    def __init__(self, monkeypatch):
-        self.calls = {"instability": 0, "track": 0, "gd": 0}
-        for phase, attr in (
-            ("instability", "_phase_instability"),
-            ("track", "_phase_track"),
-            ("gd", "_phase_gd"),
-        ):
-            real = getattr(E, attr)
+    def __init__(self, monkeypatch, phases=("instability", "track", "gd")):
+        self.calls = dict.fromkeys(phases, 0)
+        for phase in phases:
+            real = getattr(P, phase)
 
             def wrapped(*a, _real=real, _phase=phase, **k):
                 self.calls[_phase] += 1
                 return _real(*a, **k)
 
-            monkeypatch.setattr(E, attr, wrapped)
+            monkeypatch.setattr(P, phase, wrapped)
 
 
 def _same_arrays(a: E.Result, b: E.Result) -> None:
@@ -441,11 +524,14 @@ def _same_arrays(a: E.Result, b: E.Result) -> None:
             w = getattr(b, part)[k]
             assert v.dtype == w.dtype and v.shape == w.shape, k
             assert v.tobytes() == w.tobytes(), f"{part}/{k} differs"
-    assert a.theta_star.tobytes() == b.theta_star.tobytes()
-    assert a.u_star.tobytes() == b.u_star.tobytes()
-    strip = ("wall_time_seconds", "timing_seconds")
+    for vector in ("theta_star", "u_star", "params"):
+        v, w = getattr(a, vector), getattr(b, vector)
+        assert (v is None and w is None) or v.tobytes() == w.tobytes(), vector
+    strip = ("wall_time_seconds", "timing_seconds", "seconds")
     clean = lambda m: {k: v for k, v in m.items() if k not in strip}  # noqa: E731
-    assert clean(a.meta) == clean(b.meta)
+    assert clean(a.meta.get("trajectory", {})) == clean(b.meta.get("trajectory", {}))
+    a_meta, b_meta = ({**m, "trajectory": None} for m in (a.meta, b.meta))
+    assert clean(a_meta) == clean(b_meta)
 
 
 @needs_data
@@ -497,7 +583,7 @@ def _crash_after(monkeypatch, phase: str, saves: int) -> None:
 @needs_data
 @pytest.mark.parametrize(
     "name, overrides, phase",
-    [(*TRACK, "instability"), (*TRACK, "after"), (*GD, "after")],
+    [(*TRACK, "instability"), (*TRACK, "after"), (*GD, "after"), (*SPECTRUM, "after")],
 )
 def test_interrupted_run_resumes_bit_for_bit(name, overrides, phase, tmp_path, monkeypatch):
     monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path / "straight"))
@@ -523,6 +609,25 @@ def test_interrupted_run_resumes_bit_for_bit(name, overrides, phase, tmp_path, m
     # checkpoints are removed once the result is complete
     assert not list(root.rglob("checkpoint-*.npz"))
     assert not list(root.rglob("*.tmp"))
+
+
+@needs_data
+def test_warmup_starts_from_the_cached_end_of_its_start_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path))
+    count = _Counter(monkeypatch, phases=("spectrum",))
+    start = E.run("fig6-c0.5", profile="smoke", progress=False)
+    warm = E.run("warmup-linear", profile="smoke", progress=False, track_steps=20)
+    assert count.calls == {"spectrum": 2}  # the start run came from the cache
+    assert warm.meta["start"] == "fig6-c0.5" and warm.provenance["start_cache"] == str(start.path)
+    _check_result(start)
+    _check_result(warm)
+    # eta_t rises linearly from eta_s (where the start run ended) to eta_0 = 8/S_s
+    eta_s, eta0, steps = start.lr, warm.lr, warm.config.warmup_steps
+    assert warm.meta["init_lr"] == eta_s and eta0 * warm.meta["sharpness_at_start"] == 8.0
+    want = eta_s + (eta0 - eta_s) * np.minimum(1.0, (np.arange(20) + 1) / steps)
+    np.testing.assert_allclose(warm["lr"], want, rtol=1e-6)
+    # the start's final parameters are the warmup's first iterate: the same loss
+    assert warm["loss"][0] == pytest.approx(float(start.gd_run()["loss"][-1]), rel=0.05)
 
 
 @needs_data
@@ -584,15 +689,44 @@ def _check_provenance(res: E.Result) -> None:
     finished = dt.datetime.fromisoformat(p["finished"])
     assert started <= finished <= dt.datetime.now(dt.timezone.utc)
     walls = p["wall_time_s"]
+    if res.config.kind == "spectrum":  # one phase; a start run is a result of its own
+        assert set(walls) == {"spectrum"}
+        assert sum(walls.values()) <= (finished - started).total_seconds() + 2
+        return
     assert set(walls) == {"to_instability", res.config.kind}
     assert all(w >= 0 for w in walls.values())
     if not p["instability_cache"]["reused"]:  # both phases ran between the two dates
         assert sum(walls.values()) <= (finished - started).total_seconds() + 2
 
 
+def _check_spectrum_result(res: E.Result) -> None:
+    c = res.config
+    assert res.history == {} and res.theta_star is None and res.params.dtype == np.float32
+    n = res.steps_done  # a diverged run also records the step that blew up
+    m = n + (res.stop_reason == "diverged")
+    assert res.stop_reason in ("completed", "diverged") and (n == c.track_steps) == (m == n)
+    assert res["step"].tolist() == list(range(m))
+    assert res["loss"].shape == res["lr"].shape == (m,) and np.all(np.isfinite(res["loss"][:n]))
+    assert res["eig_step"].tolist() == list(range(0, n, c.sharpness_every))
+    assert res["eigvals"].shape == res["x"].shape == (len(res["eig_step"]), c.k)
+    assert np.all(np.diff(res["eigvals"], axis=1) <= 0)  # lambda_1 >= ... >= lambda_k
+    if c.relative_lr:  # eta S(theta_start) = lr
+        assert res.meta["sharpness_at_start"] * res.meta["lr"] == pytest.approx(c.lr, rel=1e-12)
+    if c.schedule == "constant":
+        np.testing.assert_array_equal(res["lr"], np.float32(res.lr))
+    if c.test_n:
+        assert set(res["metric_step"]) == set(range(0, n + 1, c.chunk))
+        assert np.all((res["metric/test_accuracy"] >= 0) & (res["metric/test_accuracy"] <= 1))
+    run = res.gd_run()
+    assert run.steps_done == n and run.diverged == (res.stop_reason == "diverged")
+
+
 def _check_result(res: E.Result) -> None:
     c = res.config
     _check_provenance(res)
+    if c.kind == "spectrum":
+        _check_spectrum_result(res)
+        return
     h = res.history
     assert np.all(np.diff(h["step"]) > 0)
     assert np.all(np.isfinite(h["loss"])) and np.all(np.isfinite(h["sharpness"]))

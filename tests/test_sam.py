@@ -1,4 +1,4 @@
-"""Sharpness-aware minimisation (eos.sam) against hand computations."""
+"""Sharpness-aware minimisation (eos.dynamics.sam) against hand computations."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from eos.dynamics import Spectrum, run_gd
+from eos.dynamics.sam import run_sam, sam, sam_gradient, sam_step
 from eos.objective import Objective
-from eos.sam import run_sam, sam_gradient, sam_step
-from eos.spectrum import run_gd
 
 D = 12  # keep d above the block Lanczos basis size of a k <= 2 solve
 
@@ -62,7 +62,7 @@ def test_run_sam_matches_hand_loop_and_tracks_the_spectrum():
     p = np.random.default_rng(4).standard_normal(D)
     p0 = jnp.asarray(p)
     lr, rho, T = 0.4, 0.05, 8
-    run = run_sam(obj, p0, lr=lr, rho=rho, steps=T, k=1, tol=1e-10)
+    run = run_sam(obj, p0, lr=lr, rho=rho, steps=T, spectrum=Spectrum(tol=1e-10))
     losses = []
     for _ in range(T):
         losses.append(0.5 * p @ H @ p)
@@ -72,9 +72,9 @@ def test_run_sam_matches_hand_loop_and_tracks_the_spectrum():
     np.testing.assert_allclose(run.params, p, rtol=1e-10, atol=1e-14)
     top = np.linalg.eigvalsh(H).max()
     np.testing.assert_allclose(run.sharpness, np.full(T, top), rtol=1e-9)
-    assert run.meta["sam_rho"] == rho
+    assert run.meta["direction"] == {"name": "sam", "rho": rho}
     # ... and differs from plain GD (same compiled loop, rho = 0)
-    gd = run_gd(obj, p0, lr=lr, steps=T, k=1, tol=1e-10)
+    gd = run_gd(obj, p0, lr=lr, steps=T, spectrum=Spectrum(tol=1e-10))
     q = np.asarray(p0)
     for _ in range(T):
         q = q - lr * (H @ q)
@@ -89,7 +89,7 @@ def test_bad_rho(bad):
     with pytest.raises(ValueError, match="rho"):
         run_sam(obj, jnp.ones(D), lr=0.1, rho=bad, steps=2)
     with pytest.raises(ValueError, match="rho"):
-        run_gd(obj, jnp.ones(D), lr=0.1, steps=2, sam_rho=bad)
+        run_gd(obj, jnp.ones(D), lr=0.1, steps=2, direction=sam(bad))
 
 
 def test_bad_lr_for_sam():

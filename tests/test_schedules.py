@@ -1,4 +1,5 @@
-"""Learning-rate schedules (eos.schedules) and gradient descent driven by them (eos.spectrum.run_gd).
+"""Learning-rate schedules (eos.dynamics.schedules) and gradient descent driven by them
+(eos.dynamics.run_gd).
 
 Independent checks: closed forms of gradient descent on quadratics, a hand-written numpy loop
 with the analytic Hessian of a separable quartic, and the warmup formula written out.
@@ -11,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eos.objective import Objective
-from eos.schedules import (
+from eos.dynamics import Spectrum, run_gd
+from eos.dynamics.schedules import (
     Constant,
     InverseSharpness,
     LinearWarmup,
@@ -20,7 +21,7 @@ from eos.schedules import (
     inverse_sharpness,
     linear_warmup,
 )
-from eos.spectrum import run_gd
+from eos.objective import Objective
 
 A_DIAG = np.array([7.0, 3.0, 1.5, 0.4, *np.linspace(0.05, 1.0, 10)])
 D = A_DIAG.size
@@ -47,7 +48,8 @@ def test_inverse_sharpness_on_quadratic_matches_closed_form():
     obj, H = _quadratic()
     p0 = np.random.default_rng(1).standard_normal(D)
     T = 12
-    run = run_gd(obj, jnp.asarray(p0), lr=inverse_sharpness(), steps=T, k=1, tol=1e-10, chunk=CHUNK)
+    run = run_gd(obj, jnp.asarray(p0), lr=inverse_sharpness(), steps=T, spectrum=Spectrum(tol=1e-10),
+                 chunk=CHUNK)  # fmt: skip
     S = A_DIAG.max()
     np.testing.assert_allclose(run["lr"], np.full(T, 1.0 / S), rtol=1e-9)
     np.testing.assert_allclose(run.sharpness, np.full(T, S), rtol=1e-9)
@@ -86,7 +88,8 @@ def _quartic_gd_by_hand(th, T, scale, every):
 def test_inverse_sharpness_tracks_a_changing_sharpness():
     th = np.concatenate([[1.3, -0.8, 2.0], np.linspace(-1, 1, 10)])
     T, scale = 15, 1.5
-    run = run_gd(QUARTIC, jnp.asarray(th), lr=inverse_sharpness(scale), steps=T, k=1, tol=1e-11)
+    run = run_gd(QUARTIC, jnp.asarray(th), lr=inverse_sharpness(scale), steps=T,
+                 spectrum=Spectrum(tol=1e-11))  # fmt: skip
     lrs, sharp, th = _quartic_gd_by_hand(th, T, scale, every=1)
     np.testing.assert_allclose(run.sharpness, sharp, rtol=1e-9)
     np.testing.assert_allclose(run["lr"], lrs, rtol=1e-9)
@@ -98,8 +101,8 @@ def test_inverse_sharpness_with_a_stale_sharpness():
     """refresh_sharpness=False: eta_t = c / S(theta_s), s the last multiple of eig_every."""
     th = np.concatenate([[1.5, 0.3, -0.2], np.linspace(-1, 1, 10)])
     T, every = 10, 3
-    run = run_gd(QUARTIC, jnp.asarray(th), lr=inverse_sharpness(), steps=T, k=1, tol=1e-11,
-                 eig_every=every, refresh_sharpness=False)  # fmt: skip
+    run = run_gd(QUARTIC, jnp.asarray(th), lr=inverse_sharpness(), steps=T,
+                 spectrum=Spectrum(every=every, tol=1e-11, refresh=False))  # fmt: skip
     lrs, sharp, th = _quartic_gd_by_hand(th, T, 1.0, every)
     np.testing.assert_array_equal(run["eig_step"], np.arange(0, T, every))
     np.testing.assert_allclose(run.sharpness, sharp, rtol=1e-9)
@@ -133,7 +136,12 @@ def test_gd_with_warmup_matches_hand_loop():
     p = np.random.default_rng(2).standard_normal(D)
     T, W, peak = 9, 5, 0.25
     run = run_gd(
-        obj, jnp.asarray(p), lr=linear_warmup(peak, W), steps=T, k=1, tol=1e-10, chunk=CHUNK
+        obj,
+        jnp.asarray(p),
+        lr=linear_warmup(peak, W),
+        steps=T,
+        spectrum=Spectrum(tol=1e-10),
+        chunk=CHUNK,
     )
     lrs = []
     for t in range(T):

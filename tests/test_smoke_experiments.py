@@ -1,6 +1,7 @@
 """Every registered experiment runs end to end under ``smoke`` (real data, real dynamics).
 
-One test class per family of experiments (one setting, or Fig. 1), so that ``make test``'s
+One test class per family of experiments (one setting, Fig. 1, or the implications chapter's
+runs that the smoke profile selects), so that ``make test``'s
 ``pytest-xdist --dist loadscope`` spreads the families, each compiling a new architecture's
 dynamics, over its workers. The runs land in the session's ``EOS_RESULTS_DIR`` (a pytest
 temporary folder, or the folder that ``make test`` shares with the notebooks, which then reuse
@@ -16,7 +17,11 @@ from test_experiments import _check_result
 
 from eos import experiments as E
 
-FAMILIES = {"fig1": ["fig1-mlp"]} | {slug: E.experiments_for(slug) for slug in E.SETTINGS}
+FAMILIES = (
+    {"fig1": ["fig1-mlp"]}
+    | {slug: E.experiments_for(slug) for slug in E.SETTINGS}
+    | {"implications": E.selected("implications", "smoke")}
+)
 
 
 def _smoke_runs(family: str) -> None:

@@ -37,3 +37,9 @@ __all__ = [
     "to_instability",
     "track",
 ]
+
+# ---- the gradient-descent family: one driver (eos.dynamics.driver) for GD, schedules, SAM
+from eos.dynamics.driver import GRADIENT, Direction, GDRun, Spectrum, run_gd  # noqa: E402
+from eos.dynamics.sam import run_sam, sam  # noqa: E402
+
+__all__ += ["GRADIENT", "Direction", "GDRun", "Spectrum", "run_gd", "run_sam", "sam"]

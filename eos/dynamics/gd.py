@@ -1,5 +1,13 @@
-"""Full-batch gradient descent ``theta_{t+1} = theta_t - eta grad L(theta_t)`` (Sec. 3), and the
-checks shared by every driver in :mod:`eos.dynamics` (argument validation, divergence).
+"""Full-batch gradient descent ``theta_{t+1} = theta_t - eta d_t`` (Sec. 3): the update, written
+once (:func:`gd_step`), and the divergence test and error shared by every driver in
+:mod:`eos.dynamics` (:func:`eos.dynamics.to_instability`, :func:`eos.dynamics.track`,
+:func:`eos.dynamics.run_gd`).
+
+``d_t = grad L(theta_t)`` for gradient descent; SAM (:mod:`eos.dynamics.sam`) uses a perturbed
+gradient, and a schedule (:mod:`eos.dynamics.schedules`) varies ``eta`` with ``t``.
+
+``check_lr``, ``check_steps`` and ``check_point`` are the argument checks of :mod:`eos.validate`
+under the names the drivers import.
 """
 
 from __future__ import annotations
@@ -9,25 +17,37 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-__all__ = ["DivergenceError", "check_lr", "check_steps", "gd_step", "is_diverged"]
+from eos import validate as _validate
+
+__all__ = [
+    "DivergenceError",
+    "check_lr",
+    "check_point",
+    "check_steps",
+    "divergence_message",
+    "gd_step",
+    "is_diverged",
+]
 
 
 class DivergenceError(ValueError):
     """Gradient descent diverged (non-finite or exploding loss).
 
     A ``ValueError`` because the cause is an argument: the learning rate is too large for this
-    model and initialisation. ``step`` is the first step at which divergence was detected.
+    model and initialisation. ``step`` is the first step at which divergence was detected;
+    ``run`` is the partial record up to and including that step, where the driver keeps one
+    (:class:`eos.dynamics.GDRun` for :func:`eos.dynamics.run_gd`), else ``None``.
     """
 
-    def __init__(self, message: str, *, step: int) -> None:
+    def __init__(self, message: str, *, step: int, run: Any = None) -> None:
         super().__init__(message)
         self.step = int(step)
+        self.run = run
 
 
-def gd_step(grad: jax.Array, theta: jax.Array, lr: float) -> jax.Array:
-    """One GD step ``theta - eta grad`` in the dtype of ``theta``."""
+def gd_step(grad: jax.Array, theta: jax.Array, lr: Any) -> jax.Array:
+    """One GD step ``theta - eta grad`` in the dtype of ``theta`` (``lr`` may be traced)."""
     return theta - jnp.asarray(lr, theta.dtype) * grad
 
 
@@ -43,35 +63,19 @@ def is_diverged(loss: float, reference: float, factor: float) -> bool:
 
 
 def check_lr(lr: Any) -> float:
-    """A positive finite learning rate, else ``ValueError``."""
-    try:
-        value = float(lr)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"lr must be a positive number, got {lr!r}") from err
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"lr must be a positive finite number (the step size eta), got {lr!r}")
-    return value
+    """A positive finite learning rate, else ``ValueError`` (:func:`eos.validate.positive_number`)."""
+    return _validate.positive_number(lr, "lr", what="the step size eta")
 
 
 def check_steps(steps: Any, name: str = "steps") -> int:
-    """A positive integer number of steps, else ``ValueError``."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {steps!r}")
-    return int(steps)
+    """A positive integer number of steps, else ``ValueError`` (:func:`eos.validate.positive_int`)."""
+    return _validate.positive_int(steps, name)
 
 
 def check_point(theta: Any, name: str) -> jax.Array:
-    """A flat, finite floating-point parameter vector, else ``ValueError``."""
-    a = jnp.asarray(theta)
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        raise ValueError(
-            f"{name} must be a floating-point array (float32 or float64), got {a.dtype}"
-        )
-    if a.ndim != 1 or a.shape[0] < 1:
-        raise ValueError(f"{name} must be a flat (1-D) parameter vector, got shape {a.shape}")
-    if not bool(jnp.all(jnp.isfinite(a))):
-        raise ValueError(f"{name} contains non-finite values (nan or inf)")
-    return a
+    """A flat, finite floating-point parameter vector, else ``ValueError``
+    (:func:`eos.validate.flat_vector`)."""
+    return _validate.flat_vector(theta, name)
 
 
 def divergence_message(what: str, step: int, loss: float, lr: float, reference: float) -> str:

@@ -23,7 +23,7 @@ App. G.1):
 Schedules are immutable pytrees (their numbers are array leaves). Each has
 ``needs_sharpness`` (whether the loop must compute ``S(theta_t)`` at every step) and
 ``pack()``, a fixed-size array read by :func:`packed_lr`, so that one jitted training loop
-(:func:`eos.spectrum.run_gd`) serves every built-in schedule and learning rate without
+(:func:`eos.dynamics.run_gd`) serves every built-in schedule and learning rate without
 recompiling.
 """
 
@@ -36,29 +36,20 @@ from typing import Any, Protocol, runtime_checkable
 import jax
 import jax.numpy as jnp
 
+from eos.validate import positive_int, positive_number
+
 __all__ = [
     "Constant",
     "InverseSharpness",
     "LinearWarmup",
     "Schedule",
+    "as_schedule",
     "constant",
     "inverse_sharpness",
     "linear_warmup",
     "packed_lr",
     "packed_needs_sharpness",
-    "validate_lr",
 ]
-
-
-def validate_lr(value: Any, name: str = "lr") -> float:
-    """Return ``value`` as a float if it is a finite learning rate ``> 0``, else raise ``ValueError``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0.0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return number
 
 
 @runtime_checkable
@@ -188,29 +179,41 @@ class LinearWarmup:
 
 def constant(lr: float) -> Constant:
     """The constant schedule ``eta_t = lr``; ``lr`` must be ``> 0``."""
-    return Constant(validate_lr(lr, "lr"))
+    return Constant(positive_number(lr, "lr"))
 
 
 def inverse_sharpness(scale: float = 1.0, *, max_lr: float | None = None) -> InverseSharpness:
     """The schedule ``eta_t = scale / S(theta_t)`` of App. G.1 (``scale = 1``)."""
-    scale = validate_lr(scale, "scale")
-    cap = math.inf if max_lr is None else validate_lr(max_lr, "max_lr")
+    scale = positive_number(scale, "scale")
+    cap = math.inf if max_lr is None else positive_number(max_lr, "max_lr")
     return InverseSharpness(scale, cap)
 
 
 def linear_warmup(peak_lr: float, warmup_steps: int, *, init_lr: float = 0.0) -> LinearWarmup:
     """Linear warmup from ``init_lr`` (``>= 0``) to ``peak_lr`` (``> 0``) over ``warmup_steps`` (``> 0``) steps."""
-    peak = validate_lr(peak_lr, "peak_lr")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int | jnp.integer):
-        if not (isinstance(warmup_steps, float) and warmup_steps.is_integer()):
-            raise ValueError(f"warmup_steps must be a positive integer, got {warmup_steps!r}")
-    steps = int(warmup_steps)
-    if steps <= 0:
-        raise ValueError(f"warmup_steps must be a positive integer, got {warmup_steps!r}")
-    try:
-        start = float(init_lr)
-    except (TypeError, ValueError):
-        raise ValueError(f"init_lr must be a number >= 0, got {init_lr!r}") from None
-    if not math.isfinite(start) or start < 0.0 or start > peak:
+    peak = positive_number(peak_lr, "peak_lr")
+    if isinstance(warmup_steps, float) and warmup_steps.is_integer():
+        warmup_steps = int(warmup_steps)
+    steps = positive_int(warmup_steps, "warmup_steps")
+    start = positive_number(init_lr, "init_lr", allow_zero=True)
+    if start > peak:
         raise ValueError(f"init_lr must satisfy 0 <= init_lr <= peak_lr={peak}, got {init_lr!r}")
     return LinearWarmup(peak, steps, start)
+
+
+def as_schedule(lr: Any) -> Schedule:
+    """``lr`` as a validated schedule: a number becomes :func:`constant`; a built-in schedule
+    is re-checked through its factory (the dataclasses themselves accept anything)."""
+    if isinstance(lr, Constant):
+        return constant(lr.lr)
+    if isinstance(lr, InverseSharpness):
+        cap = None if not math.isfinite(float(lr.max_lr)) else float(lr.max_lr)
+        return inverse_sharpness(lr.scale, max_lr=cap)
+    if isinstance(lr, LinearWarmup):
+        return linear_warmup(lr.peak_lr, float(lr.warmup_steps), init_lr=lr.init_lr)
+    if callable(lr):
+        raise ValueError(
+            "lr must be a number or an eos.dynamics.schedules schedule "
+            "(constant, inverse_sharpness, linear_warmup)"
+        )
+    return constant(lr)

@@ -1,4 +1,4 @@
-"""Sharpness-aware minimisation (SAM, Foret et al.) on an :class:`eos.objective.Objective`.
+"""Sharpness-aware minimisation (SAM, Foret et al.): its update direction for :func:`run_gd`.
 
 SAM replaces ``min L(theta)`` by ``min_theta max_{||delta|| <= rho} L(theta + delta)``
 (Sec. 7.3, "Connection to SAM"). Linearising the inner maximum gives
@@ -15,31 +15,24 @@ enforces ``S(theta) <= 2/eta`` *implicitly* (self-stabilization, eq. (2)).
 At a stationary point (``grad L = 0``) the perturbation is undefined; we then take
 ``delta = 0`` (SAM reduces to gradient descent), which is also what the gradient of the
 normalised direction does in the limit for an exact zero.
+
+:func:`sam` is the :class:`eos.dynamics.driver.Direction` that :func:`eos.dynamics.run_gd`
+steps along; :func:`run_sam` is that call.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from eos.schedules import validate_lr
+from eos.dynamics.driver import Direction, GDRun, run_gd
+from eos.dynamics.gd import gd_step
+from eos.validate import positive_number
 
-__all__ = ["run_sam", "sam_direction", "sam_gradient", "sam_step", "validate_rho"]
-
-
-def validate_rho(rho: Any) -> float:
-    """Return ``rho`` as a float if it is a finite radius ``> 0``, else raise ``ValueError``."""
-    try:
-        value = float(rho)
-    except (TypeError, ValueError):
-        raise ValueError(f"rho (the SAM radius) must be a number > 0, got {rho!r}") from None
-    if not math.isfinite(value) or value <= 0.0:
-        raise ValueError(f"rho (the SAM radius) must be a finite number > 0, got {rho!r}")
-    return value
+__all__ = ["run_sam", "sam", "sam_direction", "sam_gradient", "sam_step"]
 
 
 def sam_direction(
@@ -63,19 +56,17 @@ def sam_gradient(grad: Callable[[jax.Array], jax.Array], p: jax.Array, rho: Any)
 
 def sam_step(grad: Callable[[jax.Array], jax.Array], p: jax.Array, lr: Any, rho: Any) -> jax.Array:
     """One SAM step ``p - lr * sam_gradient(grad, p, rho)``."""
-    return p - jnp.asarray(lr, p.dtype) * sam_gradient(grad, p, rho)
+    return gd_step(sam_gradient(grad, p, rho), p, lr)
 
 
-def run_sam(objective, p0: jax.Array, *, lr: Any, rho: float, steps: int, **kwargs):
-    """SAM with learning rate ``lr`` (a number or an :mod:`eos.schedules` schedule) and radius ``rho``.
+def sam(rho: float) -> Direction:
+    """SAM's direction with radius ``rho > 0``, for :func:`eos.dynamics.run_gd`."""
+    rho = positive_number(rho, "rho", what="the SAM radius")
+    return Direction("sam", sam_direction, rho, "rho")
 
-    A thin wrapper around :func:`eos.spectrum.run_gd` with the SAM direction in place of the
-    gradient: it records the loss, the learning rate and the top eigenvalues of the Hessian
-    (``k``, ``eig_every`` ... as in :func:`eos.spectrum.run_gd`, passed through ``kwargs``).
-    """
-    from eos.spectrum import run_gd
 
-    rho = validate_rho(rho)
-    if not callable(lr):
-        lr = validate_lr(lr, "lr")
-    return run_gd(objective, p0, lr=lr, steps=steps, sam_rho=rho, **kwargs)
+def run_sam(objective: Any, p0: jax.Array, *, lr: Any, rho: float, steps: int, **kwargs) -> GDRun:
+    """SAM with learning rate ``lr`` (a number or a schedule) and radius ``rho``:
+    :func:`eos.dynamics.run_gd` with ``direction=sam(rho)``; it records the loss, the learning
+    rate and the top eigenvalues of the Hessian (``spectrum``, ``metrics`` ... as there)."""
+    return run_gd(objective, p0, lr=lr, steps=steps, direction=sam(rho), **kwargs)
