@@ -21,8 +21,11 @@ the point eigen-solves are hardest). Prints
    (656,810), from the same instability point, with the largest difference between their
    outputs. The straightforward baseline runs in the full coordinates.
 
-Usage: ``python benchmarks/tracking.py [--steps 100] [--baseline-steps 4] [--n 1000]``
-(run from the repository root, or with it on ``PYTHONPATH`` when eos is not installed).
+Usage: ``python benchmarks/tracking.py [--steps 100] [--baseline-steps 4] [--n 1000]
+[--save PATH]`` (run from the repository root, or with it on ``PYTHONPATH`` when eos is not
+installed). ``--save`` writes every recorded array of the four optimised runs to one ``.npz``
+(keys ``<coordinates>|generalized=<bool>|<array key>``), which ``benchmarks/compare_outputs.py``
+compares bit for bit with another such file (e.g. before and after a change to the tracker).
 Needs EOS_DATA_DIR (CIFAR-10). The instability point is cached under ``_build/bench-cache``.
 The machine is shared: run when idle and report the load average printed at the top.
 """
@@ -90,11 +93,11 @@ def unit_costs(obj, p) -> dict[str, float]:
     }
 
 
-STRAIGHTFORWARD = dict(
+STRAIGHTFORWARD = dyn.TrackSettings.create(
     eig_tol=1e-10, point_tol=1e-10, proj_tol=1e-10, substeps=3, adaptive=False, predictor=False,
     fresh_direction=True, flow_method="rk4", diag_every=1, lambda2_every=1, accuracy_every=1,
 )  # fmt: skip
-OPTIMISED = dict(diag_every=50, lambda2_every=10, accuracy_every=10)
+OPTIMISED = dyn.TrackSettings.create(diag_every=50, lambda2_every=10, accuracy_every=10)
 
 COMPONENTS = {
     "points": "L, grad L, S at GD, predicted, generalized, flow (one call)",
@@ -112,7 +115,8 @@ COMPONENTS = {
 
 
 def run(obj, th0, u0, lr, steps, settings, label, generalized, costs=None):
-    kw = dict(lr=lr, steps=steps, generalized=generalized, progress=False, u0=u0, **settings)
+    settings = settings.replace(generalized=generalized)
+    kw = dict(lr=lr, steps=steps, settings=settings, progress=False, u0=u0)
     dyn.track(obj, th0, **dict(kw, steps=1), timing=False)  # compile
     t0 = time.perf_counter()
     plain = dyn.track(obj, th0, **kw)
@@ -195,12 +199,24 @@ def compare(
         print(f"  {name:16s} {rs.max():.1e}  {rg.max():.1e}")
 
 
+def save(runs: dict[tuple[str, bool], dyn.Trajectory], path: str) -> None:
+    """Every recorded array of every run in one ``.npz`` (for ``compare_outputs.py``)."""
+    out = {
+        f"{name}|generalized={generalized}|{k}": np.asarray(v)
+        for (name, generalized), traj in runs.items()
+        for k, v in traj.arrays.items()
+    }
+    np.savez(path, **out)
+    print(f"\nsaved {len(out)} arrays of {len(runs)} runs to {path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--baseline-steps", type=int, default=4, help="0: skip the baseline")
+    ap.add_argument("--save", help="write the optimised runs' arrays to this .npz")
     args = ap.parse_args()
     print(f"load average: {os.getloadavg()}, devices: {jax.devices()}")
     ds = data.cifar10(args.n)
@@ -227,6 +243,8 @@ def main() -> None:
             runs[name, generalized], walls[name, generalized], _ = run(
                 o, th, u, args.lr, args.steps, OPTIMISED, label, generalized, costs[name]
             )
+    if args.save:
+        save(runs, args.save)
     for (name, generalized), wall in walls.items():
         print(
             f"\ntarget 0.7 s/step, {name} coordinates, generalized={generalized}: "

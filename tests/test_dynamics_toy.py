@@ -54,6 +54,24 @@ def run(toy):
     return x0, traj
 
 
+def test_settings_object_and_flat_keywords_give_the_same_run(toy, run):
+    """track(settings=TrackSettings(...)) is track(**flat keywords), bit for bit; keywords
+    given with a settings object override it."""
+    model, obj = toy
+    x0, traj = run
+    flat = {k: v for k, v in KW.items() if k not in ("lr", "progress")}
+    settings = dyn.TrackSettings.create(**flat)
+    th0 = jnp.array([x0, 0.0, 0.0])
+    same = dyn.track(obj, th0, lr=ETA, steps=STEPS, settings=settings, progress=False)
+    assert same.meta == traj.meta
+    assert set(same.arrays) == set(traj.arrays)
+    for k in traj.arrays:
+        np.testing.assert_array_equal(same[k], traj[k], err_msg=k)
+    short = dyn.track(obj, th0, lr=ETA, steps=4, settings=settings.replace(diag_every=50),
+                      progress=False, diag_every=2)  # fmt: skip
+    assert short.meta["diag_every"] == 2 and list(short["assumptions/step"]) == [0, 2, 4]
+
+
 def test_constrained_trajectory_is_analytic(toy, run):
     _, traj = run
     t = np.arange(STEPS + 1)

@@ -15,6 +15,7 @@ from eos.dynamics.predicted import (
     propagate_follower,
     theorem1,
 )
+from eos.dynamics.settings import TrackSettings
 from eos.dynamics.tracking import STOP_REASONS, Trajectory, track
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Frame",
     "InstabilityResult",
     "Projection",
+    "TrackSettings",
     "Trajectory",
     "constrained_step",
     "flow_interval",
