@@ -37,11 +37,7 @@ def positive_number(value: Any, name: str, *, what: str = "", allow_zero: bool =
 
 def positive_int(value: Any, name: str, minimum: int = 1) -> int:
     """``value`` as an int if it is an integer ``>= minimum`` (booleans and floats refused)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < minimum
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 

@@ -19,6 +19,7 @@ from eos import experiments as E
 from eos import reduction
 from eos import results as R
 from eos.data import Dataset
+from eos.experiments.workspace import build_objective
 from eos.objective import build
 
 
@@ -135,7 +136,7 @@ def test_experiments_use_it_and_save_full_vectors(data_root):
     res = E.run("fig1-mlp", profile="smoke", progress=False)
     info = res.provenance["row_space"]
     assert info["rank"] == cfg.n and info["full_num_params"] == res.theta_star.size
-    objective, _ = E._build_objective(res.config)
+    objective, _ = build_objective(res.config)
     assert res.theta_star.size == objective.num_params  # saved in the full coordinates
     assert float(np.linalg.norm(res.u_star)) == pytest.approx(1.0, abs=1e-5)
     off = E.run("fig1-mlp", profile="smoke", progress=False, row_space=False)

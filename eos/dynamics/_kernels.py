@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eos.curvature.lanczos import lanczos_top
 from eos.dynamics import _ops
-from eos.dynamics._lanczos import lanczos_top
 from eos.dynamics.constrained import (
     Projection,
     align,

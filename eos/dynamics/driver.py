@@ -11,7 +11,7 @@
   parameter (:data:`GRADIENT`; :func:`eos.dynamics.sam.sam` for SAM's radius ``rho``);
 * :class:`Spectrum` -- every ``every`` steps, the top ``k`` eigenpairs
   ``(lambda_i(theta_t), u_i(theta_t))`` of ``grad^2 L(theta_t)`` by warm-started block Lanczos
-  (:func:`eos.curvature.top_eigenpairs_matvec`: the previous solve's eigenvectors start the
+  (:func:`eos.curvature.eigenpairs`: the previous solve's eigenvectors start the
   next); ``spectrum=None`` records none;
 * ``metrics`` -- ``name -> f(theta)`` evaluated in Python at ``t = 0`` and after every chunk
   (e.g. the test accuracy).
@@ -103,7 +103,7 @@ class Spectrum:
     """Record the top ``k`` Hessian eigenpairs every ``every`` steps.
 
     ``tol``/``max_iters``: relative residual and block-step limit of each warm-started solve
-    (:func:`eos.curvature.top_eigenpairs_matvec`). ``refresh``: a schedule that needs the
+    (:func:`eos.curvature.eigenpairs`). ``refresh``: a schedule that needs the
     sharpness (``eta_t = c/S(theta_t)``) gets a fresh solve every step (``True``) or uses the
     latest one (every ``every`` steps).
     """
@@ -210,7 +210,7 @@ def _chunk_fn(
 
     def solve(p, U, data):
         matvec = lambda v: hvp(p, v, data)  # noqa: E731
-        vals, vecs, info = _curvature.top_eigenpairs_matvec(matvec, U, tol=tol, max_iters=max_iters)
+        vals, vecs, info = _curvature.eigenpairs(matvec, U, tol=tol, max_iters=max_iters)
         return vals, vecs, info.converged
 
     def step(carry, _, *, packed, param, eig_every, refresh, data, steps, max_loss):

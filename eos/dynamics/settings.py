@@ -77,7 +77,7 @@ def _not_recorded(default: Any) -> Any:
 
 @dataclass(frozen=True)
 class EigenSettings:
-    r"""The eigen-solves: warm-started Lanczos runs (:mod:`eos.dynamics._lanczos`).
+    r"""The eigen-solves: warm-started Lanczos runs (:func:`eos.curvature.lanczos_top`).
 
     Attributes:
         eig_tol / eig_max_iters: relative residual and Krylov size of the eigen-solves at

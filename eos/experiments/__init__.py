@@ -62,7 +62,6 @@ from eos.experiments.settings import (
     SETTINGS,
     Setting,
 )
-from eos.experiments.workspace import build_objective as _build_objective  # noqa: F401
 
 __all__ = [
     "EXPERIMENTS",
