@@ -44,7 +44,7 @@ import functools
 import math
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import flax.linen as nn
 import jax
@@ -58,7 +58,7 @@ from eos import models as _models
 from eos.curvature.derivatives import D, hvp
 from eos.data import Dataset
 
-__all__ = ["Objective", "build", "line_derivatives"]
+__all__ = ["Objective", "ObjectiveLike", "PureOps", "build", "check_objective", "line_derivatives"]
 
 MAX_ORDER = 4
 
@@ -183,6 +183,54 @@ def _nbytes(data: Any) -> int:
 
 def _floating(a: Any) -> bool:
     return hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating)
+
+
+@runtime_checkable
+class ObjectiveLike(Protocol):
+    """What the dynamics (:mod:`eos.dynamics`) and the diagnostics (:mod:`eos.analysis`) need of
+    a loss ``L(theta)`` over a flat parameter vector: its value, gradient, Hessian-vector
+    products and directional derivatives ``D^m L(p)[v_1, ..., v_j]`` (Lemma 2's sharpness
+    gradient is ``D(p, 3, u, u)``). :class:`Objective` is the implementation; any object with
+    these methods is accepted (``isinstance(obj, ObjectiveLike)`` checks their presence).
+    """
+
+    def value(self, p: jax.Array) -> jax.Array: ...
+
+    def grad(self, p: jax.Array) -> jax.Array: ...
+
+    def value_and_grad(self, p: jax.Array) -> tuple[jax.Array, jax.Array]: ...
+
+    def hvp(self, p: jax.Array, v: jax.Array) -> jax.Array: ...
+
+    def D(self, p: jax.Array, order: int, *vs: jax.Array) -> jax.Array: ...
+
+
+def check_objective(objective: Any) -> ObjectiveLike:
+    """``objective`` if it satisfies :class:`ObjectiveLike`, else a ``ValueError`` naming what
+    it lacks."""
+    if isinstance(objective, ObjectiveLike):
+        return objective
+    missing = [
+        name
+        for name in ("value", "grad", "value_and_grad", "hvp", "D")
+        if not callable(getattr(objective, name, None))
+    ]
+    raise ValueError(
+        "objective must be an eos.objective.Objective (or offer value, grad, value_and_grad, "
+        f"hvp and D); {type(objective).__name__} lacks {', '.join(missing)}. Wrap a plain scalar "
+        "function with eos.objective.Objective.from_function(f)."
+    )
+
+
+class PureOps(NamedTuple):
+    """An objective's compiled kernels as pure functions of ``(p, ..., data)`` plus the data,
+    so that a caller's own ``jax.jit`` receives the training data as an argument rather than
+    baking them in as constants (:meth:`Objective.pure_ops`)."""
+
+    value_and_grad: Callable[[jax.Array, Any], tuple[jax.Array, jax.Array]]
+    grad: Callable[[jax.Array, Any], jax.Array]
+    hvp: Callable[[jax.Array, jax.Array, Any], jax.Array]
+    data: Any
 
 
 class Objective:
@@ -326,6 +374,11 @@ class Objective:
 
         call.lower = lambda *args: compiled.lower(data_for(args), *args)  # type: ignore[attr-defined]
         return call
+
+    def pure_ops(self) -> PureOps:
+        """The jitted value-and-gradient, gradient and HVP kernels with the data as their last
+        argument, and the data (see :class:`PureOps`)."""
+        return PureOps(self._value_and_grad, self._grad, self._hvp, self._data)
 
     # ---- the public interface (all jitted, in the dtype of p)
 

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eos import curvature
+from eos.objective import ObjectiveLike
 
 __all__ = [
     "ASSUMPTION_KEYS",
@@ -81,7 +82,7 @@ def _derivative_ops(objective: Any) -> tuple[Callable, Callable, Callable]:
     vectors the result has one free index (a vector), with ``order`` vectors it is a scalar.
     For a function they are :func:`eos.curvature.D` and :func:`eos.curvature.hvp`.
     """
-    if hasattr(objective, "D") and hasattr(objective, "value") and hasattr(objective, "hvp"):
+    if isinstance(objective, ObjectiveLike):
         return objective.value, objective.D, objective.hvp
     if callable(objective):
         return objective, partial(curvature.D, objective), partial(curvature.hvp, objective)

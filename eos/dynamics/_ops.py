@@ -24,7 +24,6 @@ import jax.numpy as jnp
 from eos.curvature.lanczos import LanczosResult, lanczos_top
 
 __all__ = [
-    "check_objective",
     "d3",
     "hvps",
     "jit",
@@ -35,22 +34,6 @@ __all__ = [
 ]
 
 MatVec = Callable[[jax.Array], jax.Array]
-
-
-def check_objective(objective: Any) -> Any:
-    """Raise a clear ``ValueError`` unless ``objective`` has the Objective interface."""
-    missing = [
-        name
-        for name in ("value", "value_and_grad", "hvp", "D")
-        if not callable(getattr(objective, name, None))
-    ]
-    if missing:
-        raise ValueError(
-            "objective must be an eos.objective.Objective (or offer value, value_and_grad, hvp "
-            f"and D); {type(objective).__name__} lacks {', '.join(missing)}. Wrap a plain scalar "
-            "function with eos.objective.Objective.from_function(f)."
-        )
-    return objective
 
 
 def jit(objective: Any) -> Callable[[Callable], Callable]:

@@ -61,6 +61,7 @@ from jax import lax
 from eos import curvature as _curvature
 from eos.dynamics import schedules as _schedules
 from eos.dynamics.gd import DivergenceError, gd_step
+from eos.objective import Objective, PureOps, check_objective
 from eos.records import Record
 from eos.validate import flat_vector, positive_int, positive_number
 
@@ -172,23 +173,18 @@ class GDRun(Record):
 # --------------------------------------------------------------------------------------------
 # the objective's operations as pure functions of (p, data)
 # --------------------------------------------------------------------------------------------
-def _pure_ops(objective: Any) -> tuple[Callable, Callable, Callable, Any]:
+def _pure_ops(objective: Any) -> PureOps:
     """``(value_and_grad(p, data), grad(p, data), hvp(p, v, data), data)``.
 
     The training data travel as an argument of the jitted loop rather than as constants baked
-    into it (which costs compile time and memory for large data sets). An
-    :class:`eos.objective.Objective` keeps its data in ``_data`` and its jitted kernels take
-    them as their last argument; any other object with ``value_and_grad``/``grad``/``hvp``
-    methods is used through those methods (its data then become constants).
+    into it (which costs compile time and memory for large data sets):
+    :meth:`eos.objective.Objective.pure_ops`. Any other :class:`eos.objective.ObjectiveLike` is
+    used through its methods (its data then become constants).
     """
-    if all(hasattr(objective, a) for a in ("_data", "_value_and_grad", "_grad", "_hvp")):
-        return (objective._value_and_grad, objective._grad, objective._hvp, objective._data)
-    for name in ("value_and_grad", "grad", "hvp"):
-        if not callable(getattr(objective, name, None)):
-            raise ValueError(
-                f"objective must provide {name}(p, ...), got {type(objective).__name__}"
-            )
-    return (
+    if isinstance(objective, Objective):
+        return objective.pure_ops()
+    objective = check_objective(objective)
+    return PureOps(
         lambda p, _d: objective.value_and_grad(p),
         lambda p, _d: objective.grad(p),
         lambda p, v, _d: objective.hvp(p, v),

@@ -46,6 +46,7 @@ from eos.dynamics.gd import (
     divergence_message,
     is_diverged,
 )
+from eos.objective import check_objective
 
 __all__ = ["InstabilityResult", "to_instability"]
 
@@ -185,7 +186,7 @@ def to_instability(
         DivergenceError: (a ``ValueError``) the loss became non-finite or exploded; the message
             names the step and suggests a smaller learning rate.
     """
-    objective = _ops.check_objective(objective)
+    objective = check_objective(objective)
     lr = check_lr(lr)
     max_steps = check_steps(max_steps, "max_steps")
     checkpoint_every = check_steps(checkpoint_every, "checkpoint_every")

@@ -92,9 +92,11 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from eos.dynamics import _checkpoint, _kernels, _ops
+from eos.dynamics import _checkpoint, _kernels
 from eos.dynamics._tracker import Tracker
 from eos.dynamics.settings import TrackSettings
+from eos.objective import check_objective
+from eos.records import Record
 from eos.validate import flat_vector, positive_int, positive_number
 
 __all__ = ["STOP_REASONS", "TrackSettings", "Trajectory", "track"]
@@ -104,37 +106,12 @@ STOP_REASONS = ("completed", "lambda2", "gd_diverged", "constrained_failed")
 
 # ============================================================================ Trajectory
 @dataclass
-class Trajectory:
-    """Per-step arrays of a tracked run (keys in the module docstring) and its metadata."""
+class Trajectory(Record):
+    """Per-step arrays of a tracked run (keys in the module docstring) and its metadata
+    (accessors from :class:`eos.records.Record`; ``meta["lr"]`` is the learning rate)."""
 
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        try:
-            return self.arrays[key]
-        except KeyError:
-            raise KeyError(
-                f"no array {key!r}; available: {', '.join(sorted(self.arrays))}"
-            ) from None
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.arrays
-
-    def keys(self):
-        return self.arrays.keys()
-
-    @property
-    def lr(self) -> float:
-        return float(self.meta["lr"])
-
-    @property
-    def steps_done(self) -> int:
-        return int(self.meta.get("steps_done", 0))
-
-    @property
-    def stop_reason(self) -> str:
-        return str(self.meta.get("stop_reason", ""))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Flat ``dict[str, np.ndarray]`` (npz-ready, no pickling): the arrays plus ``meta/<key>``."""
@@ -217,7 +194,7 @@ def track(
         ValueError: bad arguments (``lr <= 0``, ``steps <= 0``, an unknown or invalid setting,
             ...), a checkpoint of another run, or a start point where the loss is not finite.
     """
-    objective = _ops.check_objective(objective)
+    objective = check_objective(objective)
     lr = positive_number(lr, "lr", what="the step size eta")
     steps = positive_int(steps, "steps")
     if settings is None:
