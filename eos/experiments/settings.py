@@ -14,6 +14,7 @@ learning rate of Apps. E and G as a ``"track"`` experiment named ``<slug>-lr<eta
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,6 +199,26 @@ def _track_resolver(setting: Setting, lr: float, name: str) -> Callable[[str], E
     return resolve
 
 
+#: Fig. 1's other learning rates (the paper's is eta = 2/100, ``fig1-mlp``): name -> (learning
+#: rate, its smoke-profile stand-in or None, the profiles that run it). Smaller learning rates
+#: need ~1/eta times more steps of progressive sharpening, so the CPU profiles run fewer.
+FIG1_OTHER_LRS: dict[str, tuple[float, float | None, tuple[str, ...]]] = {
+    "fig1-mlp-lr0.04": (0.04, 0.025, ("smoke", "quick", "paper")),
+    "fig1-mlp-lr0.01": (0.01, None, ("quick", "paper")),
+    "fig1-mlp-lr0.005": (0.005, None, ("paper",)),
+}
+
+
+def _fig1_resolver(
+    name: str, lr: float, smoke_lr: float | None
+) -> Callable[[str], ExperimentConfig]:
+    def resolve(profile: str) -> ExperimentConfig:
+        lr_p = smoke_lr if profile == "smoke" and smoke_lr is not None else lr
+        return dataclasses.replace(_fig1_resolve(profile), name=name, lr=lr_p)
+
+    return resolve
+
+
 def _fig1_resolve(profile: str) -> ExperimentConfig:
     steps = {
         # Fig. 1: instability after ~2200 steps on 5k images, then edge of stability. max_steps
@@ -235,6 +256,15 @@ def app_experiments() -> dict[str, Experiment]:
         ("fig1",),
         _fig1_resolve,
     )
+    for name, (lr, smoke_lr, profiles) in FIG1_OTHER_LRS.items():
+        reg[name] = Experiment(
+            name,
+            f"MLP+MSE on CIFAR10, eta = {lr:g}: Fig. 1 at another learning rate",
+            "Fig. 1",
+            ("fig1",),
+            _fig1_resolver(name, lr, smoke_lr),
+            profiles=profiles,
+        )
     for s in SETTINGS.values():
         for lr in s.lrs:
             name = f"{s.slug}-{_lr_tag(lr)}"
