@@ -51,10 +51,9 @@ FORMAT_VERSION = 1
 RESULTS_ENV = "EOS_RESULTS_DIR"
 MANIFEST_KEY = "__manifest__"
 RESULT_FILE = "result.npz"
-#: Files of the ``eos`` package (relative paths) that cannot change any computed number.
-FINGERPRINT_EXCLUDE = frozenset(
-    {"plotting.py", "figures.py", "figures_generalized.py", "cli.py", "__main__.py"}
-)
+#: Files and folders of the ``eos`` package (relative paths) that cannot change any computed
+#: number: plotting and the command line.
+FINGERPRINT_EXCLUDE = frozenset({"figures", "cli.py", "__main__.py"})
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -88,7 +87,7 @@ def source_fingerprint() -> str:
     h = hashlib.sha256()
     for path in sorted(_PACKAGE_DIR.rglob("*.py")):
         rel = path.relative_to(_PACKAGE_DIR).as_posix()
-        if rel in FINGERPRINT_EXCLUDE or "__pycache__" in rel:
+        if rel in FINGERPRINT_EXCLUDE or rel.split("/")[0] in FINGERPRINT_EXCLUDE:
             continue
         h.update(rel.encode())
         h.update(b"\0")

@@ -10,13 +10,13 @@ from eos.analysis.agreement import (
     agreement_table,
     approaches_fixed_point,
     count_cycles,
-    format_table,
     period_two_regularity,
     quarter_turns,
     relative_error_summary,
     two_step_average,
 )
 from eos.analysis.quadratic import generalized_xy_map
+from eos.analysis.tables import markdown_table
 
 
 def test_two_step_average_removes_period_two_exactly():
@@ -155,7 +155,7 @@ def test_agreement_table_known_values():
     assert "generalized_loss_median" not in row
     minimal = agreement_table({"gd/loss": run["gd/loss"], "gd/sharpness": run["gd/sharpness"]}, 0.1)
     assert minimal == {"steps": 400}
-    table = format_table({"mlp": row, "cnn": minimal})
+    table = markdown_table({"mlp": row, "cnn": minimal}, index_name="run")
     assert table.count("\n") == 3 and "| mlp |" in table and "—" in table
     with pytest.raises(ValueError, match="gd/sharpness"):
         agreement_table({"gd/loss": run["gd/loss"]}, 0.1)

@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from eos.validate import positive_number
+
 __all__ = [
     "agreement_table",
     "approaches_fixed_point",
     "count_cycles",
-    "format_table",
     "period_two_regularity",
     "quarter_turns",
     "relative_error_summary",
@@ -241,8 +242,7 @@ def agreement_table(
 
     Raises ``ValueError`` when ``gd/loss`` or ``gd/sharpness`` is missing.
     """
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    positive_number(lr, "lr")
     gd_loss = _first(traj_arrays, "gd/loss")
     gd_sharp = _first(traj_arrays, "gd/sharpness")
     if gd_loss is None or gd_sharp is None:
@@ -251,29 +251,50 @@ def agreement_table(
             f"{sorted(traj_arrays)}"
         )
     row: dict[str, Any] = {"steps": int(gd_loss.size)}
+    row.update(_prediction_errors(traj_arrays, lr, predictions, gd_loss, gd_sharp))
+    row.update(_displacement_metrics(traj_arrays))
+    row.update(_orbit_metrics(traj_arrays, x_band, fixed_point_tail, fixed_point_tol))
+    row.update(_flow_metrics(traj_arrays))
+    return row
+
+
+def _prediction_errors(
+    arrays: Mapping[str, Any],
+    lr: float,
+    predictions: tuple[str, ...],
+    gd_loss: np.ndarray,
+    gd_sharp: np.ndarray,
+) -> dict[str, float]:
+    """``P_loss_median``/``_worst`` and ``P_sharpness_median``/``_worst`` of
+    :func:`agreement_table` for every prefix ``P`` in ``predictions`` that was recorded."""
+    row: dict[str, float] = {}
     for prefix in predictions:
-        p_loss = _first(traj_arrays, f"{prefix}/loss")
+        p_loss = _first(arrays, f"{prefix}/loss")
         if p_loss is not None:
             s = relative_error_summary(*_aligned(p_loss, gd_loss))
             row[f"{prefix}_loss_median"] = s["median"]
             row[f"{prefix}_loss_worst"] = s["worst"]
-        p_sharp = _first(traj_arrays, f"{prefix}/sharpness")
+        p_sharp = _first(arrays, f"{prefix}/sharpness")
         if p_sharp is not None:
             a, b = _aligned(p_sharp, gd_sharp)
             s = relative_error_summary(two_step_average(a), two_step_average(b), scale=2.0 / lr)
             row[f"{prefix}_sharpness_median"] = s["median"]
             row[f"{prefix}_sharpness_worst"] = s["worst"]
-    x = _first(traj_arrays, "gd/x")
-    y = _first(traj_arrays, "gd/y")
-    delta = _first(traj_arrays, "constrained/delta")
-    alpha = _first(traj_arrays, "constrained/alpha")
-    x_hat = _first(traj_arrays, "predicted/x")
+    return row
+
+
+def _displacement_metrics(arrays: Mapping[str, Any]) -> dict[str, float]:
+    """``x_error_*``, ``deviation_ratio_*`` and ``deviation_error_*`` of :func:`agreement_table`."""
+    row: dict[str, float] = {}
+    x = _first(arrays, "gd/x")
+    delta = _first(arrays, "constrained/delta")
+    x_hat = _first(arrays, "predicted/x")
     if x is not None and x_hat is not None and delta is not None:
         s = relative_error_summary(*_aligned(x_hat, x), scale=_aligned(delta, x)[0])
         row["x_error_median"] = s["median"]
         row["x_error_worst"] = s["worst"]
-    dist = _first(traj_arrays, "gd/distance")
-    pred_dist = _first(traj_arrays, "predicted/distance")
+    dist = _first(arrays, "gd/distance")
+    pred_dist = _first(arrays, "predicted/distance")
     if dist is not None and pred_dist is not None:
         a, b = _aligned(dist, pred_dist)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -281,22 +302,40 @@ def agreement_table(
         fin = ratio[np.isfinite(ratio)]
         row["deviation_ratio_median"] = float(np.median(fin)) if fin.size else float("nan")
         row["deviation_ratio_final"] = float(ratio[-1])
-    dev_err = _first(traj_arrays, "theorem1/deviation")
+    dev_err = _first(arrays, "theorem1/deviation")
     if dist is not None and dev_err is not None:
         a, b = _aligned(dev_err, dist)
         s = relative_error_summary(a, np.zeros_like(a), scale=b)  # |error| / ||theta - dagger||
         row["deviation_error_median"] = s["median"]
         row["deviation_error_worst"] = s["worst"]
+    return row
+
+
+def _orbit_metrics(
+    arrays: Mapping[str, Any], x_band: float, tail: float, tol: float
+) -> dict[str, Any]:
+    """``quarter_turns``, ``cycles`` and ``fixed_point_approached``/``_distance`` of
+    :func:`agreement_table`."""
+    row: dict[str, Any] = {}
+    x = _first(arrays, "gd/x")
+    y = _first(arrays, "gd/y")
+    delta = _first(arrays, "constrained/delta")
+    alpha = _first(arrays, "constrained/alpha")
     if x is not None and y is not None and delta is not None:
         row["quarter_turns"] = quarter_turns(x, y, delta, x_band=x_band)
         row["cycles"] = row["quarter_turns"] // 4
         if alpha is not None:
-            ok, r = approaches_fixed_point(
-                x, y, delta, alpha, tail=fixed_point_tail, tol=fixed_point_tol
-            )
+            ok, r = approaches_fixed_point(x, y, delta, alpha, tail=tail, tol=tol)
             row["fixed_point_approached"] = ok
             row["fixed_point_distance"] = r
-    flow = _first(traj_arrays, "flow/distance")
+    return row
+
+
+def _flow_metrics(arrays: Mapping[str, Any]) -> dict[str, float]:
+    """``flow_distance_final`` and ``flow_over_gd_distance_final`` of :func:`agreement_table`."""
+    row: dict[str, float] = {}
+    flow = _first(arrays, "flow/distance")
+    dist = _first(arrays, "gd/distance")
     if flow is not None:
         row["flow_distance_final"] = float(flow[-1])
         if dist is not None:
@@ -304,29 +343,6 @@ def agreement_table(
                 float(flow[-1] / dist[-1]) if dist[-1] != 0 else float("inf")
             )
     return row
-
-
-def format_table(rows: Mapping[str, Mapping[str, Any]], digits: int = 3) -> str:
-    """A Markdown table with one line per run (``{run name: agreement_table(...)}``)."""
-    if not rows:
-        raise ValueError("rows is empty")
-    cols: list[str] = []
-    for r in rows.values():
-        cols.extend(c for c in r if c not in cols)
-
-    def fmt(v: Any) -> str:
-        if v is None:
-            return "—"
-        if isinstance(v, (bool, np.bool_)):
-            return "yes" if v else "no"
-        if isinstance(v, (int, np.integer)):
-            return str(int(v))
-        return f"{float(v):.{digits}g}"
-
-    lines = ["| run | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for name, r in rows.items():
-        lines.append(f"| {name} | " + " | ".join(fmt(r.get(c)) for c in cols) + " |")
-    return "\n".join(lines)
 
 
 def period_two_regularity(series: Any, window: int) -> np.ndarray:

@@ -63,6 +63,7 @@ import numpy as np
 
 from eos.analysis.assumptions import _derivative_ops
 from eos.objective import line_derivatives
+from eos.validate import positive_int, positive_number
 
 __all__ = [
     "classify",
@@ -96,8 +97,7 @@ def line_profile(
     plain scalar JAX function of the flat vector. ``u`` should be a unit vector (the top
     eigenvector :math:`u_t`); everything is computed in the dtype of ``theta``. Jit-compatible.
     """
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    positive_number(lr, "lr")
     value, _, _ = _derivative_ops(objective)
     theta = jnp.asarray(theta)
     dtype = theta.dtype
@@ -162,8 +162,7 @@ def classify(
     """
     x = np.asarray(xs, dtype=np.float64)
     Fe = even_part(F_values, x)
-    if window <= 0:
-        raise ValueError(f"window must be positive, got {window}")
+    positive_number(window, "window")
     if delta is not None and not delta > 0:
         raise ValueError(f"delta must be positive (or None for the whole grid), got {delta}")
     mask = x != 0
@@ -175,8 +174,7 @@ def classify(
     if not np.all(np.isfinite(Fe)):
         raise ValueError("F_values contain non-finite entries inside the window")
     if lr is not None:
-        if lr <= 0:
-            raise ValueError(f"lr must be positive, got {lr}")
+        positive_number(lr, "lr")
         threshold = rtol * x**2 / lr
     else:
         threshold = np.full_like(Fe, rtol * np.max(np.abs(Fe)))
@@ -215,8 +213,7 @@ def limiting_sharpness(
     evaluated at :math:`x = \\delta_t` for every :math:`t`). Example: :math:`F = -\\rho_4 x^4/24`
     gives :math:`2/\\eta - \\rho_4\\delta^2/3`.
     """
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    positive_number(lr, "lr")
     return 2.0 / lr + limiting_sharpness_offset(dF_delta, d2F_delta, delta)
 
 
@@ -230,8 +227,8 @@ def orbit_stability(
     Returns ``kappa``, the spectral radius and ``stable`` (radius < 1; by the Jury conditions
     equivalent to :math:`-2 - \\eta^2\\alpha < \\eta\\kappa < -2\\eta^2\\alpha`).
     """
-    if lr <= 0 or alpha <= 0 or not delta > 0:
-        raise ValueError(f"lr, alpha and delta must be positive, got {lr}, {alpha}, {delta}")
+    for value, name in ((lr, "lr"), (alpha, "alpha"), (delta, "delta")):
+        positive_number(value, name)
     beta = 2.0 * alpha / delta**2
     kappa = d2F_delta - dF_delta / delta
     J = np.array([[1.0 + lr * kappa, lr * delta], [-lr * beta * delta, 1.0]])
@@ -265,12 +262,9 @@ def generalized_xy_map(
     starting with ``x0, y0``) and, when ``d2F`` is given or ``dF`` is None, ``sharpness`` =
     :math:`2/\\eta + y_t + F''(x_t)` (App. F.2).
     """
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if alpha <= 0 or beta <= 0:
-        raise ValueError(f"alpha and beta must be positive, got alpha={alpha}, beta={beta}")
-    if steps < 0 or int(steps) != steps:
-        raise ValueError(f"steps must be a non-negative integer, got {steps}")
+    for value, name in ((lr, "lr"), (alpha, "alpha"), (beta, "beta")):
+        positive_number(value, name)
+    positive_int(steps, "steps", minimum=0)
     xs, ys = _xy_scan(
         float(x0), float(y0), float(lr), float(alpha), float(beta), dF, int(steps), dtype
     )

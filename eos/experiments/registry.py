@@ -141,12 +141,15 @@ def describe(name: str, *, profile: str | None = None, **overrides: Any) -> str:
 def table(
     names: Iterable[str] | None = None, *, profiles: Iterable[str] = _profiles.PROFILES
 ) -> str:
-    """A Markdown table: experiment -> key configuration fields per profile."""
+    """A Markdown table (:func:`eos.analysis.tables.markdown_table`): one line per experiment
+    and profile, with the configuration fields that tell runs apart."""
+    from eos.analysis.tables import markdown_table
+
     names = list_experiments() if names is None else list(names)
     cols = ("kind", "model_kwargs", "n", "criterion", "lr", "max_steps", "track_steps")
-    lines = ["| name | profile | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
+    rows = {}
     for n in names:
         for prof in profiles:
             d = get_config(n, profile=prof).to_dict()
-            lines.append(f"| {n} | {prof} | " + " | ".join(str(d[c]) for c in cols) + " |")
-    return "\n".join(lines)
+            rows[f"{n} ({prof})"] = {c: str(d[c]) for c in cols}
+    return markdown_table(rows, index_name="experiment (profile)")

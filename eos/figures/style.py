@@ -1,10 +1,11 @@
-"""One shared figure style for the whole book.
+"""One shared figure style for the whole book: palette, labels, theme and where figures go.
 
 Every chapter calls :func:`use_style` once and draws each trajectory with the
 colour that :data:`COLORS` assigns to it, so that gradient descent, the
 predicted dynamics, the constrained trajectory and gradient flow look the same
-in every figure. :func:`savefig` writes each figure as PDF and PNG under a
-stable name, ready to cite.
+in every figure (one palette for the whole book; the other modules of
+:mod:`eos.figures` take their colours from here). :func:`savefig` writes each
+figure as PDF and PNG under a stable name, ready to cite.
 """
 
 from __future__ import annotations
