@@ -9,6 +9,7 @@ import pytest
 from eos import experiments as E
 from eos import results as R
 from eos.experiments import published as P
+from eos.figures.captions import describe_published
 
 pytestmark = pytest.mark.usefixtures("data_root")
 
@@ -43,6 +44,8 @@ def test_publish_and_load_back_identical(bundle, smoke_fig1):
     for field in PROVENANCE_FIELDS:
         assert field in back.provenance, field
     assert P.local_data_matches(back) is True
+    caption = describe_published(back)
+    assert "published run" in caption and "differ" not in caption
     rows = P.published()
     assert [r["name"] for r in rows] == ["fig1-mlp"]
     assert rows[0]["steps"] == smoke_fig1.steps_done
