@@ -3,6 +3,8 @@
     eos list [--group G] [--profile P]
     eos run NAME [--profile P] [--lr LR] [--override KEY=VALUE ...] [--no-progress]
     eos show NAME [--profile P] [--lr LR] [--override KEY=VALUE ...] [--json]
+    eos publish NAME... [--results DIR]
+    eos published
 
 ``--profile`` defaults to ``EOS_PROFILE`` (see :mod:`eos.profiles`). ``--override`` takes a
 configuration field of :class:`eos.experiments.ExperimentConfig` (``track_steps=50``,
@@ -132,6 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="show an experiment's configuration and cached result")
     common(s)
     s.add_argument("--json", action="store_true", help="print provenance and meta as JSON")
+    pub = sub.add_parser("publish", help="copy finished paper-profile runs into published/")
+    pub.add_argument("names", nargs="+", help="experiment names")
+    pub.add_argument("--results", help="results folder to take them from (default: the cache)")
+    sub.add_parser("published", help="list the published paper-profile runs")
     return p
 
 
@@ -196,10 +202,39 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from eos.experiments import published
+
+    for name in args.names:
+        path = published.publish(name, results_dir=args.results)
+        print(f"published {name} -> {path} ({path.stat().st_size / 1024:.1f} KiB)")
+    return 0
+
+
+def _cmd_published(args: argparse.Namespace) -> int:
+    from eos.experiments import published
+
+    rows = published.published()
+    print(f"{len(rows)} published run(s) in {published.bundle_dir()}:")
+    for r in rows:
+        print(
+            f"  {r['name']:30s} {r['device']:12s} {r['finished'][:10]} commit {r['commit']} "
+            f"instability {r['instability_step']} steps {r['steps']} stop {r['stop_reason']} "
+            f"{r['kib']} KiB data {r['data']}"
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input)."""
     args = _parser().parse_args(argv)
-    handler = {"list": _cmd_list, "run": _cmd_run, "show": _cmd_show}[args.command]
+    handler = {
+        "list": _cmd_list,
+        "run": _cmd_run,
+        "show": _cmd_show,
+        "publish": _cmd_publish,
+        "published": _cmd_published,
+    }[args.command]
     try:
         return handler(args)
     except (ValueError, FileNotFoundError) as exc:

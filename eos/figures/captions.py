@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DATASET_NAMES", "describe_config", "describe_run"]
+__all__ = ["DATASET_NAMES", "describe_config", "describe_published", "describe_run"]
 
 #: Readable names of the data sets of :mod:`eos.data`.
 DATASET_NAMES: dict[str, str] = {
@@ -53,7 +53,32 @@ def describe_run(result: Any, profile: str | None = None) -> str:
     ``result.provenance["profile"]`` when the runner records it).
     """
     prof = profile
-    if prof is None and isinstance(getattr(result, "provenance", None), Mapping):
-        prof = result.provenance.get("profile")
+    prov = getattr(result, "provenance", None)
+    if prof is None and isinstance(prov, Mapping):
+        # the profile whose registered configuration the run is (provenance["profile"] is the
+        # computing process's EOS_PROFILE, which --profile does not change)
+        prof = (prov.get("registered_under") or [prov.get("profile")])[0]
     steps = result.steps_done if result.config.kind == "track" else None
     return describe_config(result.config, profile=prof, steps=steps)
+
+
+def describe_published(result: Any) -> str:
+    """A caption's description of a published ``paper``-profile run
+    (:mod:`eos.experiments.published`): its sizes, then where, when and from which commit it
+    was computed, its wall time, and whether the local data are the data it was computed from.
+    """
+    from eos.experiments.published import local_data_matches
+
+    p = result.provenance
+    wall = sum(float(v) for v in p.get("wall_time_s", {}).values()) / 60
+    commit = str(p.get("git", {}).get("commit", "?"))[:7]
+    text = (
+        f"{describe_run(result, 'paper')}; published run, computed on {p.get('device', '?')} "
+        f"on {str(p.get('finished', '?'))[:10]} (commit {commit}, {wall:.0f} min)"
+    )
+    same = local_data_matches(result)
+    if same is False:
+        text += "; the local data differ from the data it was computed from"
+    elif same is None:
+        text += "; no local data to compare with the data it was computed from"
+    return text
