@@ -57,6 +57,7 @@ from eos import losses as _losses
 from eos import models as _models
 from eos.curvature.derivatives import D, hvp
 from eos.data import Dataset
+from eos.validate import positive_int
 
 __all__ = ["Objective", "ObjectiveLike", "PureOps", "build", "check_objective", "line_derivatives"]
 
@@ -473,6 +474,71 @@ def _initial_parameters(
     return ravel_pytree(params)
 
 
+def _module(model: str | nn.Module, data: Dataset, model_kw: dict[str, Any]) -> nn.Module:
+    """The flax module ``model`` names (:func:`eos.models.build` with ``num_classes`` and, for the
+    Transformer, ``vocab_size``, ``pad_id`` and ``max_len`` defaulting to the data set's), or
+    ``model`` itself when it is a module (then ``model_kw`` must be empty)."""
+    if isinstance(model, str):
+        kw = dict(model_kw)
+        if model.lower() == "transformer":
+            kw.setdefault("vocab_size", data.metadata.get("vocab_size"))
+            kw.setdefault("pad_id", data.metadata.get("pad_id", 0))
+            kw.setdefault("max_len", max(64, int(np.asarray(data.inputs).shape[1])))
+        return _models.build(model, num_classes=data.num_classes, **kw)
+    if isinstance(model, nn.Module):
+        if model_kw:
+            raise ValueError(f"model keywords {sorted(model_kw)} need a model name, not a module")
+        return model
+    raise TypeError(f"model must be a name or a flax module, got {type(model).__name__}")
+
+
+def _initial_point(
+    module: nn.Module, x: np.ndarray, seed: int
+) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
+    """``(p0, unravel0)`` of :func:`_initial_parameters` for inputs like ``x`` (cached when the
+    module is hashable; an unhashable user module is initialised without the cache)."""
+    spec = (module, (1, *x.shape[1:]), str(x.dtype), int(seed))
+    try:
+        hash(module)
+    except TypeError:  # an unhashable user module: initialise without the cache
+        return _initial_parameters.__wrapped__(*spec)
+    return _initial_parameters(*spec)
+
+
+class _ModelFunctions(NamedTuple):
+    """The per-chunk functions of a model objective (see :class:`Objective`)."""
+
+    unravel: Callable[[jax.Array], Any]
+    apply: Callable[[jax.Array, jax.Array], jax.Array]
+    chunk_loss: Callable[[jax.Array, dict[str, jax.Array]], jax.Array]
+    chunk_correct: Callable[[jax.Array, dict[str, jax.Array]], jax.Array]
+
+
+def _model_functions(
+    module: nn.Module, unravel0: Callable[[jax.Array], Any], crit: _losses.Criterion
+) -> _ModelFunctions:
+    """Parameters in the dtype of ``p``; outputs ``module.apply`` (floating inputs cast to that
+    dtype); a chunk's loss ``sum_i w_i l(f(x_i), y_i)`` and weighted count of correct answers."""
+
+    def unravel(p: jax.Array) -> Any:
+        return jax.tree_util.tree_map(lambda a: a.astype(p.dtype), unravel0(p))
+
+    def apply(p: jax.Array, x: jax.Array) -> jax.Array:
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            x = x.astype(p.dtype)
+        return module.apply(unravel(p), x)
+
+    def chunk_loss(p: jax.Array, chunk: dict[str, jax.Array]) -> jax.Array:
+        per = crit.per_example(apply(p, chunk["x"]), chunk["y"])
+        return jnp.sum(chunk["w"].astype(p.dtype) * per)
+
+    def chunk_correct(p: jax.Array, chunk: dict[str, jax.Array]) -> jax.Array:
+        ok = crit.correct(apply(p, chunk["x"]), chunk["y"])
+        return jnp.sum(chunk["w"].astype(p.dtype) * ok.astype(p.dtype))
+
+    return _ModelFunctions(unravel, apply, chunk_loss, chunk_correct)
+
+
 def build(
     model: str | nn.Module,
     data: Dataset,
@@ -494,62 +560,23 @@ def build(
     if not isinstance(data, Dataset):
         raise TypeError(f"data must be an eos.data.Dataset, got {type(data).__name__}")
     if chunk_size is not None:
-        if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-        chunk_size = int(chunk_size)
+        chunk_size = positive_int(chunk_size, "chunk_size")
     crit = (
         criterion
         if isinstance(criterion, _losses.Criterion)
         else _losses.get(criterion, num_classes=data.num_classes)
     )
     _check_labels(data, crit)
-
-    if isinstance(model, str):
-        kw = dict(model_kw)
-        if model.lower() == "transformer":
-            kw.setdefault("vocab_size", data.metadata.get("vocab_size"))
-            kw.setdefault("pad_id", data.metadata.get("pad_id", 0))
-            kw.setdefault("max_len", max(64, int(np.asarray(data.inputs).shape[1])))
-        module = _models.build(model, num_classes=data.num_classes, **kw)
-    elif isinstance(model, nn.Module):
-        if model_kw:
-            raise ValueError(f"model keywords {sorted(model_kw)} need a model name, not a module")
-        module = model
-    else:
-        raise TypeError(f"model must be a name or a flax module, got {type(model).__name__}")
-
-    x = np.asarray(data.inputs)
-    spec = (module, (1, *x.shape[1:]), str(x.dtype), int(seed))
-    try:
-        hash(module)
-    except TypeError:  # an unhashable user module: initialise without the cache
-        p0, unravel0 = _initial_parameters.__wrapped__(*spec)
-    else:
-        p0, unravel0 = _initial_parameters(*spec)
-
-    def unravel(p: jax.Array) -> Any:
-        return jax.tree_util.tree_map(lambda a: a.astype(p.dtype), unravel0(p))
-
-    def apply(p: jax.Array, x: jax.Array) -> jax.Array:
-        if jnp.issubdtype(x.dtype, jnp.floating):
-            x = x.astype(p.dtype)
-        return module.apply(unravel(p), x)
-
-    def chunk_loss(p: jax.Array, chunk: dict[str, jax.Array]) -> jax.Array:
-        per = crit.per_example(apply(p, chunk["x"]), chunk["y"])
-        return jnp.sum(chunk["w"].astype(p.dtype) * per)
-
-    def chunk_correct(p: jax.Array, chunk: dict[str, jax.Array]) -> jax.Array:
-        ok = crit.correct(apply(p, chunk["x"]), chunk["y"])
-        return jnp.sum(chunk["w"].astype(p.dtype) * ok.astype(p.dtype))
-
+    module = _module(model, data, model_kw)
+    p0, unravel0 = _initial_point(module, np.asarray(data.inputs), seed)
+    fns = _model_functions(module, unravel0, crit)
     objective = Objective(
-        chunk_loss,
+        fns.chunk_loss,
         _layout(data, chunk_size),
         num_params=int(p0.size),
-        unravel=unravel,
-        chunk_correct=chunk_correct,
-        apply=apply,
+        unravel=fns.unravel,
+        chunk_correct=fns.chunk_correct,
+        apply=fns.apply,
         chunk_size=chunk_size,
         criterion=crit,
         model=module,

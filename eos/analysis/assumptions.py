@@ -239,6 +239,48 @@ def initial_warm(
     }
 
 
+_WARM_KEYS = ("rho3", "rho4", "third_perp", "lambda_min")
+
+
+def _check_settings(lr: Any, power_iters: int, lanczos_steps: int) -> None:
+    """``lr > 0`` (when a Python number; a traced ``lr`` is not checked), ``power_iters >= 1``
+    and ``lanczos_steps >= 2``."""
+    if isinstance(lr, (int, float)) and lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if power_iters < 1 or lanczos_steps < 2:
+        raise ValueError(
+            f"power_iters must be >= 1 and lanczos_steps >= 2, got {power_iters} and {lanczos_steps}"
+        )
+
+
+def _point_vectors(
+    theta: Any, u: Any, grad_loss: Any, grad_sharpness: Any, displacement: Any
+) -> tuple[jax.Array, ...]:
+    """``(theta, u, grad_loss, grad_sharpness, displacement)`` as arrays in the dtype of the flat
+    ``theta``, each of its shape."""
+    theta = jnp.asarray(theta)
+    dtype = theta.dtype
+    if theta.ndim != 1:
+        raise ValueError(f"theta must be a flat parameter vector, got shape {theta.shape}")
+    u, gL, gS, disp = (jnp.asarray(a, dtype) for a in (u, grad_loss, grad_sharpness, displacement))
+    for name, a in (("u", u), ("grad_loss", gL), ("grad_sharpness", gS), ("displacement", disp)):
+        if a.shape != theta.shape:
+            raise ValueError(f"{name} must have the shape of theta {theta.shape}, got {a.shape}")
+    return theta, u, gL, gS, disp
+
+
+def _warm_state(
+    warm: Mapping[str, jax.Array] | None, theta: jax.Array, u: jax.Array, gS: jax.Array
+) -> dict[str, jax.Array]:
+    """``warm`` (or :func:`initial_warm` when ``None``) with its four vectors in ``theta``'s dtype."""
+    if warm is None:
+        warm = initial_warm(theta, u=u, grad_sharpness=gS)
+    missing = set(_WARM_KEYS) - set(warm)
+    if missing:
+        raise ValueError(f"warm is missing {sorted(missing)}; pass None or a previous warm state")
+    return {k: jnp.asarray(warm[k], theta.dtype) for k in _WARM_KEYS}
+
+
 def assumption_quantities(
     objective: Any,
     theta: jax.Array,
@@ -290,27 +332,11 @@ def assumption_quantities(
     ``lanczos_steps + 2`` HVPs. Jit-compatible (no Python branching on values; ``power_iters``
     and ``lanczos_steps`` are static).
     """
-    if isinstance(lr, (int, float)) and lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if power_iters < 1 or lanczos_steps < 2:
-        raise ValueError(
-            f"power_iters must be >= 1 and lanczos_steps >= 2, got {power_iters} and {lanczos_steps}"
-        )
+    _check_settings(lr, power_iters, lanczos_steps)
     _derivative_ops(objective)  # validates the type
-    theta = jnp.asarray(theta)
+    theta, u, gL, gS, disp = _point_vectors(theta, u, grad_loss, grad_sharpness, displacement)
     dtype = theta.dtype
-    if theta.ndim != 1:
-        raise ValueError(f"theta must be a flat parameter vector, got shape {theta.shape}")
-    u, gL, gS, disp = (jnp.asarray(a, dtype) for a in (u, grad_loss, grad_sharpness, displacement))
-    for name, a in (("u", u), ("grad_loss", gL), ("grad_sharpness", gS), ("displacement", disp)):
-        if a.shape != theta.shape:
-            raise ValueError(f"{name} must have the shape of theta {theta.shape}, got {a.shape}")
-    if warm is None:
-        warm = initial_warm(theta, u=u, grad_sharpness=gS)
-    missing = {"rho3", "rho4", "third_perp", "lambda_min"} - set(warm)
-    if missing:
-        raise ValueError(f"warm is missing {sorted(missing)}; pass None or a previous warm state")
-    warm = {k: jnp.asarray(warm[k], dtype) for k in ("rho3", "rho4", "third_perp", "lambda_min")}
+    warm = _warm_state(warm, theta, u, gS)
     return _quantities(
         objective,
         int(power_iters),
@@ -390,6 +416,115 @@ def _get(history: Mapping[str, np.ndarray], key: str) -> np.ndarray | None:
     return None
 
 
+def _stats(a: np.ndarray) -> tuple[np.ndarray, float, float, int]:
+    """``(finite entries, their min, their max, number of non-finite entries)`` (NaN bounds when
+    nothing is finite)."""
+    fin = a[np.isfinite(a)]
+    lo = float(fin.min()) if fin.size else float("nan")
+    hi = float(fin.max()) if fin.size else float("nan")
+    return fin, lo, hi, int(a.size - fin.size)
+
+
+def _row(
+    key: str, assumption: str, criterion: str, statistic: float, holds: bool | None, a: np.ndarray
+) -> dict[str, Any]:
+    """One row of :func:`summarize` (``min``, ``max`` and ``n_nonfinite`` of the readings ``a``)."""
+    _, lo, hi, bad = _stats(a)
+    return {
+        "quantity": key,
+        "assumption": assumption,
+        "criterion": criterion,
+        "min": lo,
+        "max": hi,
+        "statistic": statistic,
+        "holds": holds,
+        "n_nonfinite": bad,
+    }
+
+
+def _assumption1_rows(history: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Assumption 1: ``alpha_t > 0`` at every time (and no non-finite reading)."""
+    a = _get(history, "alpha")
+    if a is None:
+        return []
+    fin, lo, _, bad = _stats(a)
+    return [
+        _row(
+            "alpha", "Assumption 1", "min alpha > 0", lo, bool(fin.size and lo > 0 and bad == 0), a
+        )
+    ]
+
+
+def _definition6_rows(eps: np.ndarray | None, epsilon_small: float) -> list[dict[str, Any]]:
+    """Definition 6: ``epsilon_t = eta sqrt(alpha_t)`` stays below ``epsilon_small``."""
+    if eps is None:
+        return []
+    fin, _, hi, _ = _stats(eps)
+    holds = bool(fin.size and hi < epsilon_small)
+    return [_row("epsilon", "Definition 6", f"max epsilon < {epsilon_small:g}", hi, holds, eps)]
+
+
+def _assumption4_rows(
+    history: Mapping[str, np.ndarray], theta1_range: tuple[float, float]
+) -> list[dict[str, Any]]:
+    """Assumption 4 (Θ(1)): both ratios inside ``theta1_range`` throughout (statistic: the
+    max/min spread)."""
+    rows = []
+    lo_ok, hi_ok = theta1_range
+    criterion = f"Theta(1): within [{lo_ok:g}, {hi_ok:g}]"
+    for key in ("a4_alignment", "a4_grad_sharpness_over_rho3"):
+        a = _get(history, key)
+        if a is None:
+            continue
+        fin, lo, hi, _ = _stats(a)
+        spread = hi / lo if fin.size and lo > 0 else float("inf")
+        holds = bool(fin.size and lo >= lo_ok and hi <= hi_ok)
+        rows.append(_row(key, "Assumption 4", criterion, spread, holds, a))
+    return rows
+
+
+def _assumption3_rows(
+    history: Mapping[str, np.ndarray], big_o_constant: float
+) -> list[dict[str, Any]]:
+    """Assumption 3: readings of ``rho3``, ``rho4`` and the test ``rho4 / (eta rho3^2) = O(1)``."""
+    rows = []
+    for key in ("rho3", "rho4"):
+        a = _get(history, key)
+        if a is not None:
+            _, _, hi, _ = _stats(a)
+            rows.append(_row(key, "Assumption 3", "reading (local operator norm)", hi, None, a))
+    a = _get(history, "a3_ratio")
+    if a is not None:
+        fin, _, hi, _ = _stats(a)
+        holds = bool(fin.size and hi <= big_o_constant)
+        criterion = f"O(1): max <= {big_o_constant:g}"
+        rows.append(_row("a3_ratio", "Assumption 3", criterion, hi, holds, a))
+    return rows
+
+
+def _assumption5_rows(
+    history: Mapping[str, np.ndarray], eps: np.ndarray | None, big_o_constant: float
+) -> list[dict[str, Any]]:
+    """Assumption 5 (O(ε)): each ratio divided by that step's ``epsilon_t`` stays below
+    ``big_o_constant`` (no verdict without an ``epsilon`` of the same length)."""
+    rows = []
+    for key in ("a5_third_perp", "a5_hessian_displacement", "a5_lambda_min"):
+        a = _get(history, key)
+        if a is None:
+            continue
+        if eps is None or eps.shape != a.shape:
+            criterion = "O(epsilon): needs epsilon of the same length"
+            statistic, holds = float("nan"), None
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = a / eps
+            fin, _, statistic, _ = _stats(rel)
+            criterion = f"O(epsilon): max ratio/epsilon <= {big_o_constant:g}"
+            holds = bool(fin.size and statistic <= big_o_constant)
+        rows.append(_row(key, "Assumption 5", criterion, statistic, holds, a))
+    return rows
+
+
 def summarize(
     history: Mapping[str, np.ndarray],
     *,
@@ -414,106 +549,19 @@ def summarize(
     - Assumption 5 (O(ε)): ``max_t ratio_t / epsilon_t <= big_o_constant`` (statistic), i.e. each
       ratio is compared with that step's :math:`\\epsilon_t`.
     """
-    rows: list[dict[str, Any]] = []
     present = [k for k in ASSUMPTION_KEYS if _get(history, k) is not None]
     if not present:
         raise ValueError(
             f"history has none of the assumption keys {ASSUMPTION_KEYS}; got {sorted(history)[:10]}"
         )
     eps = _get(history, "epsilon")
-
-    def stats(a):
-        fin = a[np.isfinite(a)]
-        lo = float(fin.min()) if fin.size else float("nan")
-        hi = float(fin.max()) if fin.size else float("nan")
-        return fin, lo, hi, int(a.size - fin.size)
-
-    def row(key, assumption, criterion, statistic, holds, a):
-        _, lo, hi, bad = stats(a)
-        rows.append(
-            {
-                "quantity": key,
-                "assumption": assumption,
-                "criterion": criterion,
-                "min": lo,
-                "max": hi,
-                "statistic": statistic,
-                "holds": holds,
-                "n_nonfinite": bad,
-            }
-        )
-
-    a = _get(history, "alpha")
-    if a is not None:
-        fin, lo, _, bad = stats(a)
-        row("alpha", "Assumption 1", "min alpha > 0", lo, bool(fin.size and lo > 0 and bad == 0), a)
-    if eps is not None:
-        fin, _, hi, _ = stats(eps)
-        row(
-            "epsilon",
-            "Definition 6",
-            f"max epsilon < {epsilon_small:g}",
-            hi,
-            bool(fin.size and hi < epsilon_small),
-            eps,
-        )
-    lo_ok, hi_ok = theta1_range
-    for key in ("a4_alignment", "a4_grad_sharpness_over_rho3"):
-        a = _get(history, key)
-        if a is None:
-            continue
-        fin, lo, hi, _ = stats(a)
-        spread = hi / lo if fin.size and lo > 0 else float("inf")
-        row(
-            key,
-            "Assumption 4",
-            f"Theta(1): within [{lo_ok:g}, {hi_ok:g}]",
-            spread,
-            bool(fin.size and lo >= lo_ok and hi <= hi_ok),
-            a,
-        )
-    for key in ("rho3", "rho4"):
-        a = _get(history, key)
-        if a is not None:
-            _, lo, hi, _ = stats(a)
-            row(key, "Assumption 3", "reading (local operator norm)", hi, None, a)
-    a = _get(history, "a3_ratio")
-    if a is not None:
-        fin, _, hi, _ = stats(a)
-        row(
-            "a3_ratio",
-            "Assumption 3",
-            f"O(1): max <= {big_o_constant:g}",
-            hi,
-            bool(fin.size and hi <= big_o_constant),
-            a,
-        )
-    for key in ("a5_third_perp", "a5_hessian_displacement", "a5_lambda_min"):
-        a = _get(history, key)
-        if a is None:
-            continue
-        if eps is None or eps.shape != a.shape:
-            row(
-                key,
-                "Assumption 5",
-                "O(epsilon): needs epsilon of the same length",
-                float("nan"),
-                None,
-                a,
-            )
-            continue
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = a / eps
-        fin, _, hi, _ = stats(rel)
-        row(
-            key,
-            "Assumption 5",
-            f"O(epsilon): max ratio/epsilon <= {big_o_constant:g}",
-            hi,
-            bool(fin.size and hi <= big_o_constant),
-            a,
-        )
-    return rows
+    return [
+        *_assumption1_rows(history),
+        *_definition6_rows(eps, epsilon_small),
+        *_assumption4_rows(history, theta1_range),
+        *_assumption3_rows(history, big_o_constant),
+        *_assumption5_rows(history, eps, big_o_constant),
+    ]
 
 
 def format_summary(rows: list[dict[str, Any]], digits: int = 3) -> str:

@@ -156,6 +156,42 @@ def _converged(e: _Eval, lr: float, tol: float, active: jax.Array, eig_tol: floa
     return ok_s & ok_g & (e.eig_residual <= 10 * eig_tol)
 
 
+def _active_after_newton(e: _Eval, gS: jax.Array, threshold: jax.Array) -> jax.Array:
+    r"""Whether the sharpness constraint is active at ``e``: the linearised sharpness after the
+    Newton step :math:`-b\,u` (:math:`b = u\cdot\nabla L / S`), :math:`S - b\,u\cdot\nabla S`,
+    still exceeds :math:`2/\eta` (``threshold``)."""
+    b = jnp.dot(e.u, e.grad) / e.sharpness
+    return e.sharpness - b * jnp.dot(e.u, gS) > threshold
+
+
+def _projection(
+    e: _Eval,
+    gS: jax.Array,
+    threshold: jax.Array,
+    substeps: jax.Array,
+    matvecs: jax.Array,
+    gradients: jax.Array,
+    active: jax.Array,
+) -> Projection:
+    r"""The :class:`Projection` at the evaluated point ``e`` with :math:`\nabla S` = ``gS``: the
+    residuals :math:`S - 2/\eta` and :math:`\nabla L\cdot u` and the loop's counters."""
+    return Projection(
+        theta=e.theta,
+        loss=e.loss,
+        grad=e.grad,
+        sharpness=e.sharpness,
+        u=e.u,
+        grad_sharpness=gS,
+        residual_sharpness=e.sharpness - threshold,
+        residual_grad_u=jnp.dot(e.grad, e.u),
+        eig_residual=e.eig_residual,
+        substeps=substeps,
+        matvecs=matvecs,
+        gradients=gradients,
+        active=active,
+    )
+
+
 def _project_loop(
     objective: Any,
     theta: jax.Array,
@@ -200,9 +236,7 @@ def _project_loop(
         e, m = _evaluate(objective, theta, u, tol_k, eig_iters, eig_restarts)
         gS = _ops.d3(objective, e.theta, e.u) if direction is None else direction
         if active is None:
-            b = jnp.dot(e.u, e.grad) / e.sharpness
-            first = e.sharpness - b * jnp.dot(e.u, gS) > threshold
-            act = jnp.where(k == 0, first, act)
+            act = jnp.where(k == 0, _active_after_newton(e, gS, threshold), act)
         stop = k >= substeps
         if adaptive:
             stop = stop | _converged(e, lr, tol, act, eig_tol)
@@ -227,21 +261,7 @@ def _project_loop(
     _, _, e, gS, k, matvecs, gradients, act, _ = jax.lax.while_loop(cond, body, init)
     if direction is not None:  # the loop moved along an earlier gradient: compute it here
         gS = _ops.d3(objective, e.theta, e.u)
-    return Projection(
-        theta=e.theta,
-        loss=e.loss,
-        grad=e.grad,
-        sharpness=e.sharpness,
-        u=e.u,
-        grad_sharpness=gS,
-        residual_sharpness=e.sharpness - threshold,
-        residual_grad_u=jnp.dot(e.grad, e.u),
-        eig_residual=e.eig_residual,
-        substeps=k,
-        matvecs=matvecs,
-        gradients=gradients,
-        active=act,
-    )
+    return _projection(e, gS, threshold, k, matvecs, gradients, act)
 
 
 def project(

@@ -144,6 +144,146 @@ def _build_fns(objective: Any, buffer: int, eig_tol: float, eig_iters: int):
     return fns
 
 
+@dataclass
+class _Search:
+    """The state of the search for the crossing (everything a checkpoint holds).
+
+    ``t, p, u``: step, iterate and the eigen-solver's warm start; ``hist``: every check's
+    ``(step, loss, sharpness, accuracy)``; ``chk_steps, chk_sharp``: the checks below the
+    threshold (the spacing schedule's data); ``last``: ``(t, p, u)`` of the last of them (the
+    restart point when a check overshoots); ``every_step``: checking every step after a
+    restart; ``loss0``: the first check's loss (the divergence test's reference); ``spacing``:
+    GD steps until the next check; ``pending_check``: whether ``p`` is yet to be checked;
+    ``last_ckpt``: the step of the last checkpoint.
+    """
+
+    t: int
+    p: jax.Array
+    u: jax.Array
+    hist: dict[str, list] = field(
+        default_factory=lambda: {"step": [], "loss": [], "sharpness": [], "accuracy": []}
+    )
+    chk_steps: list[int] = field(default_factory=list)
+    chk_sharp: list[float] = field(default_factory=list)
+    last: tuple[int, jax.Array, jax.Array] | None = None
+    every_step: bool = False
+    loss0: float | None = None
+    matvecs: int = 0
+    checks: int = 0
+    backtracked: int = 0
+    pending_check: bool = True
+    spacing: int = 0
+    last_ckpt: int = 0
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """The run's fixed settings: ``lr``, ``threshold = 2/lr``, ``max_steps``, ``safety``,
+    ``max_spacing`` (see :func:`_next_spacing`) and ``divergence_factor``."""
+
+    lr: float
+    threshold: float
+    max_steps: int
+    safety: float
+    max_spacing: int
+    divergence_factor: float
+
+
+def _record_check(s: _Search, objective: Any, check: Callable, sch: _Schedule, bar: Any) -> float:
+    """Evaluate loss, sharpness ``S`` and ``u`` at ``s.p`` (warm start ``s.u``), test for
+    divergence, append the check to the history and return ``S``."""
+    loss, S, s.u, mv = check(s.p, s.u)
+    loss, S = float(loss), float(S)
+    if s.loss0 is None:
+        s.loss0 = loss
+    if is_diverged(loss, s.loss0, sch.divergence_factor) or not math.isfinite(S):
+        raise DivergenceError(
+            divergence_message("gradient descent", s.t, loss, sch.lr, s.loss0), step=s.t
+        )
+    acc = float(objective.accuracy(s.p)) if hasattr(objective, "accuracy") else math.nan
+    s.matvecs += int(mv)
+    s.checks += 1
+    for k, val in zip(("step", "loss", "sharpness", "accuracy"), (s.t, loss, S, acc)):
+        s.hist[k].append(val)
+    bar.set_postfix_str(f"S={S:.4g} / 2/lr={sch.threshold:.4g}")
+    return S
+
+
+def _schedule_next(s: _Search, S: float, sch: _Schedule, bar: Any) -> bool:
+    """After a check with sharpness ``S``: ``True`` when the search ends; else set ``s.spacing``.
+
+    ``S >= 2/lr`` one step after a check below it (or at the start) locates the crossing; more
+    than one step after, GD goes back to that check and checks every step from there. Below the
+    threshold the next check comes after :func:`_next_spacing` steps (one once restarted),
+    never past ``max_steps``.
+    """
+    if S >= sch.threshold:
+        if s.last is None or s.t - s.last[0] <= 1:
+            return True  # located to one step (or already unstable at the start)
+        # Overshot between checks: back to the last stable check, then every step.
+        bar.update(s.last[0] - s.t)
+        s.t, s.p, s.u = s.last
+        s.every_step = True
+        s.backtracked += 1
+        s.spacing = 1
+    elif s.t >= sch.max_steps:
+        return True
+    else:
+        s.chk_steps.append(s.t)
+        s.chk_sharp.append(S)
+        s.last = (s.t, s.p, s.u)
+        if s.every_step:
+            spacing = 1
+        else:
+            spacing = _next_spacing(
+                s.chk_steps, s.chk_sharp, sch.threshold, sch.safety, sch.max_spacing
+            )
+        s.spacing = min(spacing, sch.max_steps - s.t)
+    return False
+
+
+def _run_steps(s: _Search, run: Callable, sch: _Schedule, bar: Any) -> None:
+    """``s.spacing`` GD steps from ``s.p`` in one compiled loop; a ``DivergenceError`` names the
+    first step whose starting loss is not finite or exploded."""
+    p_new, losses = run(s.p, jnp.asarray(s.spacing, jnp.int32), jnp.asarray(sch.lr))
+    losses = np.asarray(losses[: s.spacing], dtype=np.float64)
+    bad = [i for i, x in enumerate(losses) if is_diverged(float(x), s.loss0, sch.divergence_factor)]
+    if bad:
+        step = s.t + bad[0]
+        raise DivergenceError(
+            divergence_message("gradient descent", step, float(losses[bad[0]]), sch.lr, s.loss0),
+            step=step,
+        )
+    s.p = p_new
+    bar.update(s.spacing)
+    s.t += s.spacing
+
+
+def _search(
+    s: _Search,
+    objective: Any,
+    fns: tuple[Callable, Callable],
+    sch: _Schedule,
+    config: np.ndarray,
+    on_checkpoint: Callable[[dict[str, np.ndarray]], None] | None,
+    checkpoint_every: int,
+    bar: Any,
+) -> None:
+    """Alternate checks (:func:`_record_check`, :func:`_schedule_next`, a checkpoint every
+    ``checkpoint_every`` steps) and GD runs (:func:`_run_steps`) until the search ends."""
+    run, check = fns
+    while True:
+        if s.pending_check:
+            S = _record_check(s, objective, check, sch, bar)
+            if _schedule_next(s, S, sch, bar):
+                break
+            if on_checkpoint is not None and s.t - s.last_ckpt >= checkpoint_every:
+                on_checkpoint(_state(s, config))
+                s.last_ckpt = s.t
+        s.pending_check = True
+        _run_steps(s, run, sch, bar)
+
+
 def to_instability(
     objective: Any,
     p0: Any,
@@ -196,109 +336,32 @@ def to_instability(
         max_spacing = max(1, math.ceil(1.0 / lr))
     max_spacing = check_steps(max_spacing, "max_spacing")
     p = check_point(p0, "p0")
-    threshold = 2.0 / lr
-    run, check = _build_fns(objective, max_spacing, eig_tol, eig_max_iters)
+    sch = _Schedule(lr, 2.0 / lr, max_steps, safety, max_spacing, divergence_factor)
+    fns = _build_fns(objective, max_spacing, eig_tol, eig_max_iters)
 
     config = np.array([lr, float(max_steps), float(max_spacing), safety, eig_tol])
     if resume_from is None:
-        t = 0
-        u = jax.random.normal(jax.random.PRNGKey(seed), p.shape, p.dtype)
-        hist: dict[str, list] = {"step": [], "loss": [], "sharpness": [], "accuracy": []}
-        chk_steps: list[int] = []
-        chk_sharp: list[float] = []
-        last = None  # (t, p, u) of the last check below the threshold
-        every_step = False
-        loss0 = None
-        matvecs = 0
-        checks = 0
-        backtracked = 0
-        pending_check = True
-        spacing = 0
-        last_ckpt = 0
+        s = _Search(t=0, p=p, u=jax.random.normal(jax.random.PRNGKey(seed), p.shape, p.dtype))
     else:
-        st = _restore(resume_from, config, p)
-        t, p, u = st["t"], st["p"], st["u"]
-        hist, chk_steps, chk_sharp = st["hist"], st["chk_steps"], st["chk_sharp"]
-        last, every_step, loss0 = st["last"], st["every_step"], st["loss0"]
-        matvecs, checks, backtracked = st["matvecs"], st["checks"], st["backtracked"]
-        pending_check, spacing, last_ckpt = False, st["spacing"], t
+        s = _restore(resume_from, config, p)
 
     from eos.progress import progress_bar
 
-    bar = progress_bar(total=max_steps, initial=t, desc="GD to instability", disable=not progress)
+    bar = progress_bar(total=max_steps, initial=s.t, desc="GD to instability", disable=not progress)
     try:
-        while True:
-            if pending_check:
-                loss, S, u, mv = check(p, u)
-                loss, S = float(loss), float(S)
-                if loss0 is None:
-                    loss0 = loss
-                if is_diverged(loss, loss0, divergence_factor) or not math.isfinite(S):
-                    raise DivergenceError(
-                        divergence_message("gradient descent", t, loss, lr, loss0), step=t
-                    )
-                acc = float(objective.accuracy(p)) if hasattr(objective, "accuracy") else math.nan
-                matvecs += int(mv)
-                checks += 1
-                for k, val in zip(("step", "loss", "sharpness", "accuracy"), (t, loss, S, acc)):
-                    hist[k].append(val)
-                bar.set_postfix_str(f"S={S:.4g} / 2/lr={threshold:.4g}")
-                if S >= threshold:
-                    if last is None or t - last[0] <= 1:
-                        break  # located to one step (or already unstable at the start)
-                    # Overshot between checks: back to the last stable check, then every step.
-                    bar.update(last[0] - t)
-                    t, p, u = last[0], last[1], last[2]
-                    every_step = True
-                    backtracked += 1
-                    spacing = 1
-                elif t >= max_steps:
-                    break
-                else:
-                    chk_steps.append(t)
-                    chk_sharp.append(S)
-                    last = (t, p, u)
-                    if every_step:
-                        spacing = 1
-                    else:
-                        spacing = _next_spacing(
-                            chk_steps, chk_sharp, threshold, safety, max_spacing
-                        )
-                    spacing = min(spacing, max_steps - t)
-                if on_checkpoint is not None and t - last_ckpt >= checkpoint_every:
-                    on_checkpoint(
-                        _state(t, p, u, hist, chk_steps, chk_sharp, last, every_step, loss0,
-                               matvecs, checks, backtracked, spacing, config)
-                    )  # fmt: skip
-                    last_ckpt = t
-            pending_check = True
-            p_new, losses = run(p, jnp.asarray(spacing, jnp.int32), jnp.asarray(lr))
-            losses = np.asarray(losses[:spacing], dtype=np.float64)
-            bad = [
-                i for i, x in enumerate(losses) if is_diverged(float(x), loss0, divergence_factor)
-            ]
-            if bad:
-                step = t + bad[0]
-                raise DivergenceError(
-                    divergence_message("gradient descent", step, float(losses[bad[0]]), lr, loss0),
-                    step=step,
-                )
-            p = p_new
-            bar.update(spacing)
-            t += spacing
+        _search(s, objective, fns, sch, config, on_checkpoint, checkpoint_every, bar)
     finally:
         bar.close()
 
-    history = _sorted_history(hist)
     return InstabilityResult(
-        params=np.asarray(p),
-        step=int(t),
-        reached=bool(hist["sharpness"][-1] >= threshold),
-        sharpness=float(hist["sharpness"][-1]),
-        eigvec=np.asarray(u),
+        params=np.asarray(s.p),
+        step=int(s.t),
+        reached=bool(s.hist["sharpness"][-1] >= sch.threshold),
+        sharpness=float(s.hist["sharpness"][-1]),
+        eigvec=np.asarray(s.u),
         lr=lr,
-        history=history,
-        meta={"checks": checks, "backtracked": backtracked, "matvecs": matvecs},
+        history=_sorted_history(s.hist),
+        meta={"checks": s.checks, "backtracked": s.backtracked, "matvecs": s.matvecs},
     )
 
 
@@ -316,31 +379,33 @@ def _sorted_history(hist: dict[str, list]) -> dict[str, np.ndarray]:
     return out
 
 
-def _state(t, p, u, hist, chk_steps, chk_sharp, last, every_step, loss0, matvecs, checks,
-           backtracked, spacing, config) -> dict[str, np.ndarray]:  # fmt: skip
+def _state(s: _Search, config: np.ndarray) -> dict[str, np.ndarray]:
+    """The checkpoint of the search state ``s`` (what ``on_checkpoint`` receives)."""
     return {
         "kind": np.asarray(_KIND),
         "config": config,
-        "step": np.asarray(t, np.int64),
-        "p": np.asarray(p),
-        "u": np.asarray(u),
-        "hist_step": np.asarray(hist["step"], np.int64),
-        "hist_loss": np.asarray(hist["loss"], np.float64),
-        "hist_sharpness": np.asarray(hist["sharpness"], np.float64),
-        "hist_accuracy": np.asarray(hist["accuracy"], np.float64),
-        "chk_steps": np.asarray(chk_steps, np.int64),
-        "chk_sharp": np.asarray(chk_sharp, np.float64),
-        "last_step": np.asarray(last[0], np.int64),
-        "last_p": np.asarray(last[1]),
-        "last_u": np.asarray(last[2]),
-        "every_step": np.asarray(every_step),
-        "loss0": np.asarray(loss0, np.float64),
-        "counters": np.asarray([matvecs, checks, backtracked], np.int64),
-        "spacing": np.asarray(spacing, np.int64),
+        "step": np.asarray(s.t, np.int64),
+        "p": np.asarray(s.p),
+        "u": np.asarray(s.u),
+        "hist_step": np.asarray(s.hist["step"], np.int64),
+        "hist_loss": np.asarray(s.hist["loss"], np.float64),
+        "hist_sharpness": np.asarray(s.hist["sharpness"], np.float64),
+        "hist_accuracy": np.asarray(s.hist["accuracy"], np.float64),
+        "chk_steps": np.asarray(s.chk_steps, np.int64),
+        "chk_sharp": np.asarray(s.chk_sharp, np.float64),
+        "last_step": np.asarray(s.last[0], np.int64),
+        "last_p": np.asarray(s.last[1]),
+        "last_u": np.asarray(s.last[2]),
+        "every_step": np.asarray(s.every_step),
+        "loss0": np.asarray(s.loss0, np.float64),
+        "counters": np.asarray([s.matvecs, s.checks, s.backtracked], np.int64),
+        "spacing": np.asarray(s.spacing, np.int64),
     }
 
 
-def _restore(state: dict[str, np.ndarray], config: np.ndarray, p0: jax.Array) -> dict[str, Any]:
+def _restore(state: dict[str, np.ndarray], config: np.ndarray, p0: jax.Array) -> _Search:
+    """The search state of a checkpoint (after checking it belongs to this run's settings);
+    the run resumes with GD steps, the check at its step having been made."""
     need = {"kind", "config", "step", "p", "u", "hist_step", "last_p", "spacing"}
     missing = need - set(state)
     if missing or str(np.asarray(state["kind"])) != _KIND:
@@ -357,27 +422,30 @@ def _restore(state: dict[str, np.ndarray], config: np.ndarray, p0: jax.Array) ->
     if np.asarray(state["p"]).shape != p0.shape:
         raise ValueError("resume_from holds parameters of a different size than p0")
     matvecs, checks, backtracked = (int(x) for x in np.asarray(state["counters"]))
-    return {
-        "t": int(state["step"]),
-        "p": jnp.asarray(state["p"], dtype),
-        "u": jnp.asarray(state["u"], dtype),
-        "hist": {
+    t = int(state["step"])
+    return _Search(
+        t=t,
+        p=jnp.asarray(state["p"], dtype),
+        u=jnp.asarray(state["u"], dtype),
+        hist={
             "step": [int(x) for x in state["hist_step"]],
             "loss": [float(x) for x in state["hist_loss"]],
             "sharpness": [float(x) for x in state["hist_sharpness"]],
             "accuracy": [float(x) for x in state["hist_accuracy"]],
         },
-        "chk_steps": [int(x) for x in state["chk_steps"]],
-        "chk_sharp": [float(x) for x in state["chk_sharp"]],
-        "last": (
+        chk_steps=[int(x) for x in state["chk_steps"]],
+        chk_sharp=[float(x) for x in state["chk_sharp"]],
+        last=(
             int(state["last_step"]),
             jnp.asarray(state["last_p"], dtype),
             jnp.asarray(state["last_u"], dtype),
         ),
-        "every_step": bool(state["every_step"]),
-        "loss0": float(state["loss0"]),
-        "matvecs": matvecs,
-        "checks": checks,
-        "backtracked": backtracked,
-        "spacing": int(state["spacing"]),
-    }
+        every_step=bool(state["every_step"]),
+        loss0=float(state["loss0"]),
+        matvecs=matvecs,
+        checks=checks,
+        backtracked=backtracked,
+        pending_check=False,
+        spacing=int(state["spacing"]),
+        last_ckpt=t,
+    )
