@@ -52,6 +52,7 @@ from eos.objective import ObjectiveLike
 __all__ = [
     "ASSUMPTION_KEYS",
     "assumption_quantities",
+    "derivative_ops",
     "format_summary",
     "initial_warm",
     "summarize",
@@ -75,7 +76,7 @@ ASSUMPTION_KEYS: tuple[str, ...] = (
 # --------------------------------------------------------------------------------------------
 # Derivative access: an eos.objective.Objective (value, D, hvp) or a plain scalar function.
 # --------------------------------------------------------------------------------------------
-def _derivative_ops(objective: Any) -> tuple[Callable, Callable, Callable]:
+def derivative_ops(objective: Any) -> tuple[Callable, Callable, Callable]:
     """(value, D, hvp) for an Objective-like object or a scalar JAX function of a flat vector.
 
     ``D(p, order, *vs)`` contracts the order-th derivative with ``vs``; with ``order - 1``
@@ -333,7 +334,7 @@ def assumption_quantities(
     and ``lanczos_steps`` are static).
     """
     _check_settings(lr, power_iters, lanczos_steps)
-    _derivative_ops(objective)  # validates the type
+    derivative_ops(objective)  # validates the type
     theta, u, gL, gS, disp = _point_vectors(theta, u, grad_loss, grad_sharpness, displacement)
     dtype = theta.dtype
     warm = _warm_state(warm, theta, u, gS)
@@ -354,7 +355,7 @@ def assumption_quantities(
 @partial(jax.jit, static_argnums=(0, 1, 2))
 def _quantities(objective, power_iters, lanczos_steps, theta, u, gL, gS, disp, lr, warm):
     """The computation of :func:`assumption_quantities`, jitted once per objective and sizes."""
-    _, D, hvp = _derivative_ops(objective)
+    _, D, hvp = derivative_ops(objective)
     dtype = theta.dtype
     d = theta.shape[0]
     fb = _fallback_vector(d, dtype, 2)
@@ -565,13 +566,13 @@ def summarize(
 
 
 def format_summary(rows: list[dict[str, Any]], digits: int = 3) -> str:
-    """A Markdown table of :func:`summarize`'s rows."""
-    head = "| quantity | assumption | criterion | min | max | statistic | holds |\n|---|---|---|---|---|---|---|"
-    lines = [head]
-    for r in rows:
-        holds = "—" if r["holds"] is None else ("yes" if r["holds"] else "**no**")
-        lines.append(
-            f"| {r['quantity']} | {r['assumption']} | {r['criterion']} | {r['min']:.{digits}g} | "
-            f"{r['max']:.{digits}g} | {r['statistic']:.{digits}g} | {holds} |"
-        )
-    return "\n".join(lines)
+    """A Markdown table of :func:`summarize`'s rows (:func:`eos.analysis.tables.markdown_table`;
+    a failed check reads **no**)."""
+    from eos.analysis.tables import markdown_table
+
+    def holds(h: Any) -> str | None:
+        return None if h is None else ("yes" if h else "**no**")
+
+    cols = ("assumption", "criterion", "min", "max", "statistic")
+    table = {r["quantity"]: {**{c: r[c] for c in cols}, "holds": holds(r["holds"])} for r in rows}
+    return markdown_table(table, digits, index_name="quantity")

@@ -61,7 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eos.analysis.assumptions import _derivative_ops
+from eos.analysis.assumptions import derivative_ops
 from eos.objective import line_derivatives
 from eos.validate import positive_int, positive_number
 
@@ -98,7 +98,7 @@ def line_profile(
     eigenvector :math:`u_t`); everything is computed in the dtype of ``theta``. Jit-compatible.
     """
     positive_number(lr, "lr")
-    value, _, _ = _derivative_ops(objective)
+    value, _, _ = derivative_ops(objective)
     theta = jnp.asarray(theta)
     dtype = theta.dtype
     u = jnp.asarray(u, dtype=dtype)
