@@ -69,6 +69,9 @@ LAMBDA2_STOP = 1.9
 # G.1: "ResNet18 with full batch gradient descent on the full 50k training set of CIFAR10 with
 # various learning rates, in addition to the commonly proposed learning rate schedule
 # eta_t := 1/S(theta_t)"); warmup (a jump and a linear warmup) and SAM (Sec. 7.3).
+# Fig. 1: the paper's eta = 2/100 and the other learning rates the book draws beside it
+FIG1_LRS = {"fig1-mlp": 0.02, "fig1-mlp-lr0.04": 0.04, "fig1-mlp-lr0.01": 0.01,
+            "fig1-mlp-lr0.005": 0.005}  # fmt: skip
 IMPLICATIONS = {
     "fig5": ["fig5-multiple-unstable"],
     "fig6": ["fig6-c0.25", "fig6-c0.5", "fig6-c1", "fig6-c1.5", "fig6-inverse-sharpness"],
@@ -94,7 +97,7 @@ def _task_of(cfg: E.ExperimentConfig) -> str:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_experiment_resolves_under_every_profile(profile):
     names = E.list_experiments()
-    n_app = 1 + sum(len(v) for v in APP_E_LRS.values())
+    n_app = len(FIG1_LRS) + sum(len(v) for v in APP_E_LRS.values())
     assert len(names) == len(set(names)) == n_app + sum(len(v) for v in IMPLICATIONS.values())
     keys = {}
     for name in names:
@@ -164,10 +167,13 @@ def test_paper_profile_matches_appendix_d():
                                               E.experiments_for("fig4"))}  # fmt: skip
     assert got == FIG4
     # Fig. 1: plain GD of the MLP on CIFAR-10 at eta = 2/100, past instability (~2200 steps)
-    (fig1,) = E.experiments_for("fig1")
-    c = E.get_config(fig1, profile="paper")
+    assert E.experiments_for("fig1") == list(FIG1_LRS)
+    c = E.get_config("fig1-mlp", profile="paper")
     assert (c.kind, c.model, c.dataset, c.lr) == ("gd", "mlp", "cifar10", FIG1_LR)
     assert c.max_steps > 2200 and c.track_steps > 0 and c.n == PAPER_N
+    for name, lr in FIG1_LRS.items():  # the other learning rates differ from it only in eta
+        other = E.get_config(name, profile="paper")
+        assert other.lr == lr and dataclasses.replace(other, name="fig1-mlp", lr=FIG1_LR) == c
 
     for name in E.experiments_for("fig1") + E.experiments_for("app-e"):
         c = E.get_config(name, profile="paper")
@@ -212,20 +218,23 @@ def test_selected_runs_per_profile():
     that only paper runs); quick keeps, per App. E setting, only the largest learning rate of
     the paper's headings (APP_E_LRS), plus Fig. 1 and the implications chapter."""
     paper_only = [n for n in E.list_experiments() if E.EXPERIMENTS[n].profiles == ("paper",)]
-    assert paper_only == ["fig6-c0.25"]
+    assert paper_only == ["fig1-mlp-lr0.005", "fig6-c0.25"]
+    not_smoke = [n for n in E.list_experiments() if "smoke" not in E.EXPERIMENTS[n].profiles]
+    assert not_smoke == ["fig1-mlp-lr0.01", "fig1-mlp-lr0.005", "fig6-c0.25"]
     for group in E.GROUPS:
         assert E.selected(group, "paper") == E.experiments_for(group), group
-        smoke = [n for n in E.experiments_for(group) if n not in paper_only]
+        smoke = [n for n in E.experiments_for(group) if n not in not_smoke]
         assert E.selected(group, "smoke") == smoke, group
     quick = E.selected("app-e", "quick")
     expected = {(task, max(lrs)) for task, lrs in APP_E_LRS.items()}
     got = {(_task_of(E.get_config(n, profile="paper")), E.get_config(n, profile="paper").lr)
            for n in quick}  # fmt: skip
     assert got == expected and len(quick) == len(expected)
-    assert E.selected("fig1", "quick") == ["fig1-mlp"]
+    assert E.selected("fig1", "quick") == ["fig1-mlp", "fig1-mlp-lr0.04", "fig1-mlp-lr0.01"]
     implications = E.selected("implications", "quick")
     assert set(implications) == {n for ns in IMPLICATIONS.values() for n in ns} - set(paper_only)
-    assert set(E.selected("all", "quick")) == set(quick) | {"fig1-mlp"} | set(implications)
+    fig1_quick = set(E.selected("fig1", "quick"))
+    assert set(E.selected("all", "quick")) == set(quick) | fig1_quick | set(implications)
     assert E.selected("fig4", "quick") == []  # Fig. 4's learning rates are all below the largest
     for slug in E.SETTINGS:  # one run per setting, a member of the group
         (name,) = E.selected(slug, "quick")
