@@ -2,6 +2,24 @@
 Gradient Descent at the Edge of Stability* (Damian, Nichani, Lee, ICLR 2023).
 
 Equation, lemma and figure numbers in docstrings refer to the paper.
+
+The house, from the bottom up (imports only point down; ``tests/test_layout.py`` checks it):
+
+- :mod:`eos.validate` -- the argument checks every entry point shares.
+- :mod:`eos.curvature` -- derivatives, Hessian-vector products, Lanczos eigen-solves, the
+  sharpness (Definition 1) and Lemma 2's sharpness gradient, tensor norms (Assumption 3).
+- :mod:`eos.data`, :mod:`eos.models`, :mod:`eos.losses`, :mod:`eos.objective` -- App. D's data
+  sets, architectures and losses, and the loss of a flat parameter vector
+  (:class:`eos.objective.Objective`, the :class:`eos.objective.ObjectiveLike` protocol).
+- :mod:`eos.dynamics` -- gradient descent (and its schedules and SAM) with a spectrum recorder,
+  GD to instability, gradient flow, the constrained trajectory (eq. (2)), the predicted
+  dynamics (eq. (5)-(6), App. C, F) and :func:`eos.dynamics.track`.
+- :mod:`eos.theory` -- exact theory: the toy model (App. B), the ODE of eq. (4), scale-invariant
+  losses (App. H).
+- :mod:`eos.analysis` -- numbers from runs (App. E's assumptions, App. F's line profiles,
+  Theorem 1's residuals, agreement metrics); :mod:`eos.figures` -- plots of them, one style.
+- :mod:`eos.experiments` -- the paper's runs as named, cached, resumable experiments and the
+  published paper-profile runs; :mod:`eos.cli` -- ``python -m eos``.
 """
 
 from __future__ import annotations

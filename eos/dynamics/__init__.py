@@ -1,6 +1,16 @@
 """The dynamics engine: gradient descent to instability, gradient flow, the constrained
 trajectory (eq. (2)), the predicted dynamics (eq. (5)-(6), App. C) and their generalisation
-(App. F, eq. (11)), tracked together by :func:`track` (App. D.3, Fig. 4).
+(App. F, eq. (11)), tracked together by :func:`track` (App. D.3, Fig. 4); and the family of
+gradient-descent runs with a spectrum recorder (:func:`run_gd`: constant learning rates,
+schedules, SAM; Sec. 7.3, Sec. 8.2, App. G.1).
+
+One concept per module: :mod:`~eos.dynamics.gd` (the update ``theta - eta grad L`` and
+:class:`DivergenceError`), :mod:`~eos.dynamics.driver` (:func:`run_gd`),
+:mod:`~eos.dynamics.schedules`, :mod:`~eos.dynamics.sam`, :mod:`~eos.dynamics.instability`,
+:mod:`~eos.dynamics.flow`, :mod:`~eos.dynamics.constrained`, :mod:`~eos.dynamics.predicted`,
+:mod:`~eos.dynamics.tracking` (:func:`track`, :class:`Trajectory`) with its
+:mod:`~eos.dynamics.settings` (:class:`TrackSettings`); the tracker's compiled kernels, state
+and checkpoints are private (``_kernels``, ``_tracker``, ``_checkpoint``, ``_ops``).
 """
 
 from eos.dynamics.constrained import Projection, constrained_step, linearised_projection, project
