@@ -23,8 +23,10 @@ def bundle(tmp_path, monkeypatch):
     return tmp_path / "published"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def smoke_fig1():
+    # function scope: the conftest's isolated results folder is set by then (a module-scoped
+    # fixture would run before it); after the first test the run is read from that cache
     return E.run("fig1-mlp", profile="smoke", progress=False)
 
 

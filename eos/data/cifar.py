@@ -179,28 +179,45 @@ def _cifar_binary_select(folder: Path, split: str, n: int) -> tuple[np.ndarray, 
     return _to_nhwc(data[idx]), y
 
 
-@functools.lru_cache(maxsize=4)
-def _cifar10_cached(n: int, split: str, root: str, train_n: int | None) -> Dataset:
+def _standardised_dataset(
+    select,
+    name: str,
+    num_classes: int,
+    classes: Any,
+    n: int,
+    split: str,
+    root: str,
+    train_n: int | None,
+) -> Dataset:
+    """The images ``select(folder, split, n)`` picks, standardised per channel with the
+    statistics of the training selection of size ``n`` (``train_n`` for a held-out split)."""
     folder = ensure("cifar10", Path(root))
-    images, labels = _cifar_first(folder, split, n)
+    images, labels = select(folder, split, n)
     stats_n = n if split == "train" else train_n
-    stats_images = images if split == "train" else _cifar_first(folder, "train", stats_n)[0]
+    stats_images = images if split == "train" else select(folder, "train", stats_n)[0]
     mean, std = _channel_stats(stats_images)
     x = _standardise(images, mean, std)
     return Dataset(
         inputs=readonly(x),
         labels=readonly(labels.astype(np.int32)),
-        num_classes=10,
-        name="cifar10",
+        num_classes=num_classes,
+        name=name,
         metadata={
             "split": split,
             "n": n,
             "train_n": stats_n,
             "mean": tuple(mean.tolist()),
             "std": tuple(std.tolist()),
-            "classes": CIFAR10_CLASSES,
+            "classes": classes,
             "root": root,
         },
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _cifar10_cached(n: int, split: str, root: str, train_n: int | None) -> Dataset:
+    return _standardised_dataset(
+        _cifar_first, "cifar10", 10, CIFAR10_CLASSES, n, split, root, train_n
     )
 
 
@@ -227,26 +244,9 @@ def cifar10(
 
 @functools.lru_cache(maxsize=4)
 def _cifar10_binary_cached(n: int, split: str, root: str, train_n: int | None) -> Dataset:
-    folder = ensure("cifar10", Path(root))
-    images, labels = _cifar_binary_select(folder, split, n)
-    stats_n = n if split == "train" else train_n
-    stats_images = images if split == "train" else _cifar_binary_select(folder, "train", stats_n)[0]
-    mean, std = _channel_stats(stats_images)
-    x = _standardise(images, mean, std)
-    return Dataset(
-        inputs=readonly(x),
-        labels=readonly(labels.astype(np.int32)),
-        num_classes=1,
-        name="cifar10_binary",
-        metadata={
-            "split": split,
-            "n": n,
-            "train_n": stats_n,
-            "mean": tuple(mean.tolist()),
-            "std": tuple(std.tolist()),
-            "classes": {-1: "cat", 1: "dog"},
-            "root": root,
-        },
+    classes = {-1: "cat", 1: "dog"}
+    return _standardised_dataset(
+        _cifar_binary_select, "cifar10_binary", 1, classes, n, split, root, train_n
     )
 
 
