@@ -26,6 +26,7 @@ class FakeResult:
         self.instability_step = instability_step
         self.name = f"fake-{kind}-{lr}"
         self.steps_done = steps_done if steps_done is not None else len(trajectory["step"]) - 1
+        self.reached_instability = instability_step is not None
 
     def __getitem__(self, key):
         return self.trajectory[key]
