@@ -48,7 +48,8 @@ def html(tmp_path_factory) -> Path:
     (work / "_config.yml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "EOS_PROFILE": "smoke"}
     env.pop("EOS_REPOSITORY_URL", None)  # the links must be those of _config.yml
-    cmd = [sys.executable, "-m", "jupyter_book.cli.main", "build", str(ROOT)]
+    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+    cmd += ["build", str(ROOT)]
     cmd += ["--config", str(work / "_config.yml"), "--path-output", str(work)]
     cmd += ["--all", "-W", "-n", "--keep-going", "--quiet"]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
@@ -115,3 +116,24 @@ def test_math_is_served_locally(html):
     assert (html / "_static" / "mathjax" / "MathJax.js").is_file()
     assert (html / "_static" / "mathjax" / "jax" / "output" / "HTML-CSS" / "jax.js").is_file()
     assert r"\(" in page  # inline math is left to MathJax
+
+
+def test_theorems_carry_the_papers_numbers(html):
+    text = re.sub(r"<[^>]+>", "", (html / "book" / "four_stages.html").read_text())
+    assert re.search(r"Lemma 2\s+\(Self-stabilization property\)", text)
+    assert "Lemma 2.1" not in text and "(Lemma 2)" not in text
+
+
+def test_paper_title_moves_the_papers_label_into_the_number():
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from eos_book import paper_title
+
+    cases = {
+        (" (Self-stabilization property (Lemma 2))", "lemma"): (" (Self-stabilization property)", "2"),
+        (" (Lemma 6)", "lemma"): (" ", "6"),
+        (" ((Assumption 3))", "assumption"): (" ", "3"),
+        (" (Predicted dynamics (Definition 7, eq. (6)))", "definition"): (" (Predicted dynamics (eq. (6)))", "7"),
+        (" (Coupling theorem (Theorem 1))", "lemma"): (" (Coupling theorem (Theorem 1))", None),
+    }  # fmt: skip
+    for args, expected in cases.items():
+        assert paper_title(*args) == expected

@@ -10,6 +10,10 @@
   files on disk and the provenance they carry (:mod:`eos.figures.provenance`).
 * Downloads: each chapter's ``.ipynb`` download holds the executed notebook with its outputs,
   and a ``.md`` (MyST Markdown notebook) download is added beside it.
+* Paper numbering: a theorem-like environment whose title names the paper's number, e.g.
+  ``{prf:lemma} Self-stabilization property (Lemma 2)``, is numbered as in the paper ("Lemma 2
+  (Self-stabilization property)") instead of by chapter ("Lemma 2.1"), in its title and in
+  every reference to it.
 * One progress line per chapter with the time it took to read (execute or load from cache).
 """
 
@@ -17,11 +21,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import nbformat
+from docutils import nodes as docutils_nodes
 
 FIGURES_DOC = "book/figures"
 _STARTED: dict[str, float] = {}
@@ -112,6 +118,51 @@ def _progress(app, doctree) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# the paper's numbers for theorem-like environments
+# --------------------------------------------------------------------------------------------
+def paper_title(title: str, kind: str) -> tuple[str, str | None]:
+    """``("(Self-stabilization property (Lemma 2))", "lemma")`` -> ``("(Self-stabilization
+    property)", "2")``: the title without the paper's label, and the paper's number (``None``
+    when the title names none of this kind)."""
+    m = re.search(rf"\b{kind.title()} (\d+)\b", title)
+    if m is None:
+        return title, None
+    text, prev = title[: m.start()] + title[m.end() :], None
+    while text != prev:
+        prev = text
+        for old, new in (("(, ", "("), (", )", ")"), ("( ", "("), (" )", ")"), ("()", "")):
+            text = text.replace(old, new)
+    return re.sub(r"\s+", " ", text).rstrip() or " ", m.group(1)
+
+
+def _paper_numbers_read(app, doctree) -> None:
+    from sphinx_proof.nodes import NODE_TYPES
+
+    numbers = app.env.__dict__.setdefault("eos_paper_numbers", {})
+    numbers.pop(app.env.docname, None)
+    for node in doctree.findall(lambda n: type(n) in NODE_TYPES.values()):
+        kind = node.get("realtype", "")
+        if not node.get("ids") or not isinstance(node.children[0], docutils_nodes.title):
+            continue
+        for text in node.children[0].findall(docutils_nodes.Text):
+            new, number = paper_title(str(text), kind)
+            if number is not None:
+                text.parent.replace(text, docutils_nodes.Text(new))
+                key = (node.get("countertype", kind), node["ids"][0])
+                numbers.setdefault(app.env.docname, {})[key] = number
+                break
+
+
+def _paper_numbers_assign(app, env) -> list[str]:
+    for docname, found in getattr(env, "eos_paper_numbers", {}).items():
+        fignumbers = env.toc_fignumbers.get(docname, {})
+        for (countertype, node_id), number in found.items():
+            if node_id in fignumbers.get(countertype, {}):
+                fignumbers[countertype][node_id] = (number,)
+    return []
+
+
+# --------------------------------------------------------------------------------------------
 # downloads
 # --------------------------------------------------------------------------------------------
 def _download_buttons(app, pagename, templatename, context, doctree) -> None:
@@ -173,6 +224,8 @@ def setup(app) -> dict:
     app.connect("env-get-outdated", _figures_outdated)
     app.connect("source-read", _figures_source)
     app.connect("doctree-read", _progress)
+    app.connect("doctree-read", _paper_numbers_read)
+    app.connect("env-get-updated", _paper_numbers_assign, priority=900)
     app.connect("html-page-context", _download_buttons, priority=900)
     app.connect("build-finished", _executed_downloads)
     return {"parallel_read_safe": False, "parallel_write_safe": True}
