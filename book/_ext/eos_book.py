@@ -30,6 +30,7 @@ import nbformat
 from docutils import nodes as docutils_nodes
 
 FIGURES_DOC = "book/figures"
+INTRO_DOC = "book/intro"  # shows a chapter's figure (``eos-key-figure``): read after the chapters
 _STARTED: dict[str, float] = {}
 
 
@@ -69,13 +70,14 @@ def _configure(app, config) -> None:
 # the Figures page
 # --------------------------------------------------------------------------------------------
 def _figures_last(app, env, docnames: list[str]) -> None:
-    if FIGURES_DOC in docnames:
-        docnames.remove(FIGURES_DOC)
-        docnames.append(FIGURES_DOC)
+    for doc in (INTRO_DOC, FIGURES_DOC):
+        if doc in docnames:
+            docnames.remove(doc)
+            docnames.append(doc)
 
 
 def _figures_outdated(app, env, added, changed, removed) -> list[str]:
-    return [FIGURES_DOC] if FIGURES_DOC in env.found_docs else []
+    return [d for d in (INTRO_DOC, FIGURES_DOC) if d in env.found_docs]
 
 
 def _figures_markdown(docdir: Path) -> str:
@@ -103,8 +105,23 @@ def _figures_markdown(docdir: Path) -> str:
     return "".join(parts)
 
 
+def _key_figure(match: re.Match, docdir: Path) -> str:
+    """``{eos-key-figure} NAME`` + caption -> a figure of the file this profile wrote."""
+    from eos.figures.provenance import figure_folder
+
+    png = figure_folder() / f"{match.group(1)}.png"
+    if not png.is_file():
+        return f"```{{note}}\nThe figure `{match.group(1)}` has not been drawn yet.\n```\n"
+    rel = os.path.relpath(png, docdir)
+    return f"```{{figure}} {rel}\n:name: fig-intro-{match.group(1)}\n\n{match.group(2)}```\n"
+
+
 def _figures_source(app, docname: str, source: list[str]) -> None:
     _STARTED[docname] = time.perf_counter()
+    if docname == INTRO_DOC:
+        docdir = Path(app.srcdir) / Path(docname).parent
+        pattern = r"```\{eos-key-figure\} (\S+)\n(.*?)```\n"
+        source[0] = re.sub(pattern, lambda m: _key_figure(m, docdir), source[0], flags=re.S)
     if docname == FIGURES_DOC:
         docdir = Path(app.srcdir) / Path(docname).parent
         source[0] += _figures_markdown(docdir)
