@@ -5,6 +5,7 @@
     eos show NAME [--profile P] [--lr LR] [--override KEY=VALUE ...] [--json]
     eos publish NAME... [--results DIR]
     eos published
+    eos figures [--profile P] [--bibtex]
 
 ``--profile`` defaults to ``EOS_PROFILE`` (see :mod:`eos.profiles`). ``--override`` takes a
 configuration field of :class:`eos.experiments.ExperimentConfig` (``track_steps=50``,
@@ -138,7 +139,14 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("names", nargs="+", help="experiment names")
     pub.add_argument("--results", help="results folder to take them from (default: the cache)")
     sub.add_parser("published", help="list the published paper-profile runs")
+    _figures_parser(sub)
     return p
+
+
+def _figures_parser(sub: Any) -> None:
+    f = sub.add_parser("figures", help="list the figures written, with their provenance")
+    f.add_argument("--profile", help="whose figures (default: $EOS_PROFILE or quick)")
+    f.add_argument("--bibtex", action="store_true", help="print a BibTeX entry per figure")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -225,6 +233,19 @@ def _cmd_published(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from eos.figures import provenance
+    from eos.profiles import current_profile, validate_profile
+
+    prof = validate_profile(args.profile) if args.profile else current_profile()
+    rows = provenance.list_figures(prof)
+    print(f"{len(rows)} figure(s) of profile {prof} under {provenance.figure_root()}:")
+    print(provenance.format_listing(rows))
+    if args.bibtex:
+        print("\n\n".join(provenance.bibtex(r) for r in rows))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input)."""
     args = _parser().parse_args(argv)
@@ -234,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "show": _cmd_show,
         "publish": _cmd_publish,
         "published": _cmd_published,
+        "figures": _cmd_figures,
     }[args.command]
     try:
         return handler(args)

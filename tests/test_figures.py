@@ -6,6 +6,8 @@ these tests take seconds and do not depend on the dynamics engine.
 
 from __future__ import annotations
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -22,6 +24,7 @@ from synthetic_runs import (  # noqa: E402
     tracked_arrays,
 )
 
+import eos  # noqa: E402
 from eos import experiments  # noqa: E402
 from eos.analysis.limiting import profile_series  # noqa: E402
 from eos.figures import (  # noqa: E402
@@ -35,6 +38,7 @@ from eos.figures import (  # noqa: E402
     tracking,
 )
 from eos.figures.style import COLORS  # noqa: E402
+from eos.results import git_info  # noqa: E402
 
 
 def test_plots_have_the_documented_panels():
@@ -139,3 +143,114 @@ def test_one_palette_for_the_four_trajectories():
                        ("flow", "gradient flow")):  # fmt: skip
         assert drawn[label] == COLORS[key]
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# citable figure files (eos.figures.provenance): metadata round trip, one folder per profile
+# --------------------------------------------------------------------------------------------
+def _smoke_figure():
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1, 2], [0, 1, 4])
+    return fig
+
+
+def test_figure_metadata_round_trips(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from eos.figures import provenance, style
+
+    monkeypatch.setenv("EOS_FIGURE_DIR", str(tmp_path))
+    monkeypatch.setenv("EOS_PROFILE", "smoke")
+    fig = _smoke_figure()
+    # an unregistered name with an explicit paper figure, and text that needs PDF escapes
+    pdf, png = style.savefig(
+        fig, "test-round-trip", paper="Fig. 9 (a) \\ü", experiments=["fig1-mlp"], chapter="x"
+    )
+    plt.close(fig)
+    assert (pdf.parent, png.parent) == (tmp_path / "smoke", tmp_path / "smoke")
+    written = style.WRITTEN[-1]
+    # PNG: the text chunks, read by Pillow directly
+    with Image.open(png) as im:
+        chunks = dict(im.text)
+    assert json.loads(chunks["eos:provenance"]) == provenance.read_provenance(png)
+    assert chunks["Title"] == "test-round-trip"
+    # PDF: the info dictionary (the record as JSON, and the non-ASCII Subject as UTF-16)
+    raw = pdf.read_bytes()
+    assert b"/EosProvenance (" in raw and b"/Title (test-round-trip)" in raw
+    info = provenance.read_pdf_info(pdf)
+    assert info["Subject"].startswith("test-round-trip (reproduces Fig. 9 (a) \\ü of Damian")
+    for path in (pdf, png):
+        rec = provenance.read_provenance(path)
+        assert rec == {k: v for k, v in written.items() if k not in ("pdf", "png")}
+        assert rec["figure"] == "test-round-trip" and rec["paper_figure"] == "Fig. 9 (a) \\ü"
+        assert rec["profile"] == "smoke" and rec["experiments"] == ["fig1-mlp"]
+        assert rec["version"] == eos.__version__
+        assert rec["git_commit"] == git_info()["commit"]
+        assert rec["command"] == "EOS_PROFILE=smoke jupyter execute book/x.ipynb"
+        assert rec["date"][:4].isdigit()
+
+
+def test_figures_of_two_profiles_never_collide(tmp_path, monkeypatch):
+    from eos.figures import provenance, style
+
+    monkeypatch.setenv("EOS_FIGURE_DIR", str(tmp_path))
+    paths = {}
+    for profile in ("smoke", "quick"):
+        monkeypatch.setenv("EOS_PROFILE", profile)
+        fig = _smoke_figure()
+        paths[profile] = style.savefig(fig, "fig2-four-stages")
+        plt.close(fig)
+    assert paths["smoke"][0] != paths["quick"][0]
+    for profile, (pdf, png) in paths.items():
+        assert pdf.is_file() and png.is_file() and pdf.parent == tmp_path / profile
+        assert provenance.read_provenance(pdf)["profile"] == profile
+        assert provenance.read_provenance(png)["paper_figure"] == "Fig. 2"
+    # a figure of the published bundle goes to the paper folder whatever the profile
+    monkeypatch.setenv("EOS_PROFILE", "smoke")
+    fig = _smoke_figure()
+    pdf, _ = style.savefig(fig, "fig1-progressive-sharpening-paper")
+    plt.close(fig)
+    assert pdf.parent == tmp_path / "paper"
+    rec = provenance.read_provenance(pdf)
+    assert rec["profile"] == "paper" and rec["experiments"] == ["fig1-mlp"]
+    assert set(rec["runs_commit"]) == {"fig1-mlp"}
+    # the listing of one profile shows its own figures and the published one, not the other's
+    listed = provenance.list_figures("quick")
+    assert [(r["figure"], r["profile"]) for r in listed] == [
+        ("fig1-progressive-sharpening-paper", "paper"),
+        ("fig2-four-stages", "quick"),
+    ]
+    assert "version = {" + eos.__version__ + "}" in provenance.bibtex(listed[1])
+
+
+def test_registry_names_the_setting_of_each_figure():
+    from eos.figures.provenance import _experiments, spec_for
+
+    assert spec_for("fig4-resnet18-mse").paper == "App. G"  # not in the paper's Fig. 4
+    assert spec_for("fig4-cnn-mse").paper == "Fig. 4"
+    assert spec_for("appG-generalized-mlp-mse-cifar10").chapter == "generalized_dynamics"
+    assert spec_for("appG-cnn-mse").chapter == "architectures"
+    assert spec_for("no-such-figure") is None
+    for name, setting in (
+        ("appE-cnn-logistic", "cnn-logistic-cifar10cd"),
+        ("fig4-resnet18-mse", "resnet18-mse-cifar10cd"),
+        ("appG-generalized-transformer-logistic-sst2", "transformer-logistic-sst2"),
+    ):
+        got = _experiments(name, spec_for(name), "quick")
+        assert got == experiments.selected(setting, "quick") and got
+
+
+def test_cli_lists_the_figures(tmp_path, monkeypatch, capsys):
+    from eos import cli
+    from eos.figures import style
+
+    monkeypatch.setenv("EOS_FIGURE_DIR", str(tmp_path))
+    monkeypatch.setenv("EOS_PROFILE", "quick")
+    fig = _smoke_figure()
+    style.savefig(fig, "fig3-orbits")
+    plt.close(fig)
+    assert cli.main(["figures", "--profile", "quick", "--bibtex"]) == 0
+    out = capsys.readouterr().out
+    assert "1 figure(s) of profile quick" in out and "fig3-orbits  [Fig. 3]" in out
+    assert "EOS_PROFILE=quick jupyter execute book/conserved_quantity.ipynb" in out
+    assert "@software{eos_fig3_orbits_quick," in out

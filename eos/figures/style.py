@@ -5,12 +5,15 @@ colour that :data:`COLORS` assigns to it, so that gradient descent, the
 predicted dynamics, the constrained trajectory and gradient flow look the same
 in every figure (one palette for the whole book; the other modules of
 :mod:`eos.figures` take their colours from here). :func:`savefig` writes each
-figure as PDF and PNG under a stable name, ready to cite.
+figure as PDF and PNG under a stable name and its profile's folder, with its provenance in the
+files' metadata (:mod:`eos.figures.provenance`), ready to cite.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +23,8 @@ if "MPLBACKEND" not in os.environ and "ipykernel" not in __import__("sys").modul
 
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from eos.figures.provenance import WRITTEN, figure_folder, project_root  # noqa: E402, F401
 
 _PALETTE = sns.color_palette("colorblind", 10)
 
@@ -79,34 +84,42 @@ def use_style() -> None:
     )
 
 
-def project_root(start: Path | None = None) -> Path:
-    """The repository root (the folder holding ``_config.yml``), else ``start``/cwd."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_config.yml").is_file() and (folder / "eos").is_dir():
-            return folder
-    return here
+def figure_dir(profile: str | None = None) -> Path:
+    """Where figures of ``profile`` (default ``EOS_PROFILE``) are written:
+    ``<EOS_FIGURE_DIR or <repo>/figures>/<profile>`` (:mod:`eos.figures.provenance`)."""
+    return figure_folder(profile)
 
 
-def figure_dir() -> Path:
-    """Where figures are written: ``EOS_FIGURE_DIR``, else ``<repo>/figures``."""
-    env = os.environ.get("EOS_FIGURE_DIR")
-    folder = Path(env).expanduser() if env else project_root() / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def savefig(
+    fig: matplotlib.figure.Figure,
+    name: str,
+    *,
+    paper: str | None = None,
+    experiments: Sequence[str] | None = None,
+    chapter: str | None = None,
+) -> tuple[Path, Path]:
+    """Save ``fig`` as ``<figure_dir>/<name>.pdf`` and ``.png`` with its provenance; return both.
 
-
-def savefig(fig: matplotlib.figure.Figure, name: str) -> tuple[Path, Path]:
-    """Save ``fig`` as ``<figure_dir>/<name>.pdf`` and ``.png``; return both paths.
-
-    ``name`` is the stable, citable name of the figure, e.g. ``"fig2-toy-four-stages"``.
+    ``name`` is the stable, citable name of the figure, e.g. ``"fig2-four-stages"``. Each file
+    carries the record of :func:`eos.figures.provenance.figure_provenance` (paper figure,
+    profile, experiments, version, commit, date, regenerating command) in its metadata. A
+    figure drawn from the published bundle (registered as such) goes to the ``paper`` folder.
+    ``paper``/``experiments``/``chapter`` override the registry (for unregistered figures).
     """
+    from eos.figures import provenance
+
     if not name or any(c in name for c in "/\\ ") or name.startswith("."):
         raise ValueError(f"figure name {name!r} must be a plain file stem without spaces")
-    folder = figure_dir()
+    record = provenance.figure_provenance(
+        name, paper=paper, experiments=experiments, chapter=chapter
+    )
+    folder = figure_dir(record["profile"])
     paths = (folder / f"{name}.pdf", folder / f"{name}.png")
-    for path in paths:
-        fig.savefig(path)
+    with warnings.catch_warnings():  # matplotlib warns about the non-standard PDF info key
+        warnings.filterwarnings("ignore", message="Unknown infodict keyword")
+        fig.savefig(paths[0], metadata=provenance.pdf_metadata(record))
+    fig.savefig(paths[1], metadata=provenance.png_metadata(record))
+    WRITTEN.append({**record, "pdf": paths[0], "png": paths[1]})
     return paths
 
 
