@@ -30,7 +30,8 @@ i.e. :math:`\dot S_i = \nabla S_i\cdot\dot w \le -\kappa (S_i - 2/\eta)`, with e
 numerical drift of :math:`S_i` back to :math:`2/\eta` within about ``1/restoring`` steps and
 lets eigenvalues below the threshold join the constraint as they reach it, with no active-set
 logic: far below, :math:`r_i > 0` at :math:`\sigma_i^2 = 0`. On the exact boundary it changes
-nothing. The flow also predicts GD's time-averaged loss and sharpness:
+nothing. With ``restoring = 0`` only the eigenvalues on the boundary (to a relative ``1e-9``)
+enter the LCP. The flow also predicts GD's time-averaged loss and sharpness:
 :math:`\bar L = L(w) + \tfrac12\sum_i \sigma_i^2 S_i(w)` (:math:`= L + \sigma^2/\eta` for one
 eigenvalue at the edge) and :math:`\sigma_i^2 \approx \overline{(u_i\cdot(\theta_t - w))^2}`,
 the cycle-averaged squared oscillation along :math:`u_i`, the analogue of Sec. 4.2's
@@ -154,9 +155,12 @@ def _assemble(w, loss, g, vals, U, res, G, lr: float, restoring: float) -> Centr
     """:math:`\\sigma^2` from the LCP and the velocity, in float64 numpy."""
     g, vals, G = (np.asarray(a, np.float64) for a in (g, vals, G))
     kappa = restoring / lr
-    M = 0.5 * G @ G.T
-    q = G @ g - kappa * (vals - 2.0 / lr)
-    s = complementarity(M, q)
+    # without restoring only eigenvalues on the boundary (to rounding) are constrained
+    on = np.ones(len(vals), bool) if kappa > 0 else vals >= (2.0 / lr) * (1 - 1e-9)
+    s = np.zeros(len(vals))
+    if on.any():
+        Gon = G[on]
+        s[on] = complementarity(0.5 * Gon @ Gon.T, Gon @ g - kappa * (vals[on] - 2.0 / lr))
     velocity = -(g + 0.5 * G.T @ s)
     predicted = float(loss) + 0.5 * float(np.dot(s, vals))
     return CentralPoint(
