@@ -55,3 +55,8 @@ from eos.dynamics.driver import GRADIENT, Direction, GDRun, Spectrum, run_gd  # 
 from eos.dynamics.sam import run_sam, sam  # noqa: E402
 
 __all__ += ["GRADIENT", "Direction", "GDRun", "Spectrum", "run_gd", "run_sam", "sam"]
+
+# ---- beyond the paper: the central flow (Cohen et al. 2025)
+from eos.dynamics.central import CentralFlow, central_flow  # noqa: E402
+
+__all__ += ["CentralFlow", "central_flow"]

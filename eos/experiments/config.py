@@ -47,7 +47,7 @@ __all__ = [
     "key_view",
 ]
 
-KINDS = ("track", "gd", "spectrum")
+KINDS = ("track", "gd", "spectrum", "central")
 DATASETS = ("cifar10", "cifar10_binary", "sst2")
 CRITERIA = ("categorical_mse", "binary_mse", "logistic", "cross_entropy")
 SCHEDULES = ("constant", "inverse_sharpness", "linear_warmup")

@@ -27,7 +27,7 @@ import numpy as np
 from eos.experiments.config import ExperimentConfig
 from eos.experiments.workspace import Workspace, test_set
 
-__all__ = ["gd", "instability", "sharpness_at", "spectrum", "track"]
+__all__ = ["central", "gd", "instability", "sharpness_at", "spectrum", "track"]
 
 
 def instability(config: ExperimentConfig, ws: Workspace, ckpt, state, progress: bool):
@@ -236,3 +236,11 @@ def spectrum(config: ExperimentConfig, ws: Workspace, p, lr, ckpt, state, progre
         metrics=_metrics(config, ws),
     )
     return dict(run.arrays), dict(run.meta), run.params
+
+
+def central(config: ExperimentConfig, ws: Workspace, theta_star, u_star, ckpt, state, progress):
+    """The central flow beside GD, theta-dagger and gradient flow in float64 (beyond the paper;
+    :func:`eos.experiments.central.central_phase`) -> (arrays, meta)."""
+    from eos.experiments.central import central_phase
+
+    return central_phase(config, ws, theta_star, u_star, ckpt, state, progress)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from eos import profiles as _profiles
+from eos.experiments.central import central_experiments
 from eos.experiments.config import Experiment, ExperimentConfig, apply_overrides
 from eos.experiments.implications import implications_experiments
 from eos.experiments.settings import QUICK_LRS, SETTINGS, app_experiments, setting_of
@@ -29,7 +30,11 @@ __all__ = [
     "table",
 ]
 
-EXPERIMENTS: dict[str, Experiment] = {**app_experiments(), **implications_experiments()}
+EXPERIMENTS: dict[str, Experiment] = {
+    **app_experiments(),
+    **implications_experiments(),
+    **central_experiments(),
+}
 GROUPS: tuple[str, ...] = (
     "all",
     "fig1",
@@ -42,6 +47,7 @@ GROUPS: tuple[str, ...] = (
     "fig6",
     "warmup",
     "sam",
+    "central",
 )
 
 

@@ -128,7 +128,7 @@ def _phase1(config: ExperimentConfig, ws: Workspace, progress: bool):
 def _after_instability(config, ws, ckpt, state, progress):
     """Kinds ``"track"``/``"gd"``: phase 1, then the phase after instability."""
     p1_arrays, meta, p1 = _phase1(config, ws, progress)
-    if config.kind == "track" and not meta.get("reached_instability", True):
+    if config.kind in ("track", "central") and not meta.get("reached_instability", True):
         # the constrained trajectory lives on {S = 2/eta}: tracking from a stable iterate would
         # project far away and report dynamics that never happened
         raise ValueError(
@@ -142,7 +142,7 @@ def _after_instability(config, ws, ckpt, state, progress):
     # reduce in float64: the reduced run starts exactly at theta_star
     start = np.asarray(ws.reduce(np.asarray(theta_star, np.float64)))
     start_u = np.asarray(ws.reduce(np.asarray(u_star, np.float64)))
-    phase = _phases.track if config.kind == "track" else _phases.gd
+    phase = {"track": _phases.track, "gd": _phases.gd, "central": _phases.central}[config.kind]
     t0 = time.perf_counter()
     traj, traj_meta = phase(config, ws, start, start_u, ckpt, state, progress)
     arrays = {"theta_star": theta_star, "u_star": u_star}

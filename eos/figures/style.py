@@ -35,6 +35,7 @@ COLORS: dict[str, tuple[float, float, float] | str] = {
     "generalized": _PALETTE[4],  # generalized predicted dynamics, eq. (11) (purple)
     "constrained": _PALETTE[2],  # constrained trajectory theta-dagger, eq. (2) (green)
     "flow": _PALETTE[3],  # gradient flow (red)
+    "central": _PALETTE[9],  # central flow (beyond the paper; light blue)
     "sam": _PALETTE[5],  # sharpness-aware minimisation (brown)
     "threshold": "0.35",  # the stability threshold 2/eta (dashed grey)
     "fixed_point": _PALETTE[7],  # the fixed point delta_t (grey)
@@ -47,6 +48,7 @@ LABELS: dict[str, str] = {
     "generalized": "generalized predicted dynamics",
     "constrained": r"constrained trajectory $\theta^\dagger$",
     "flow": "gradient flow",
+    "central": "central flow",
     "sam": "SAM",
     "threshold": r"$2/\eta$",
     "fixed_point": r"$\delta_t$",
