@@ -72,6 +72,8 @@ LAMBDA2_STOP = 1.9
 # Fig. 1: the paper's eta = 2/100 and the other learning rates the book draws beside it
 FIG1_LRS = {"fig1-mlp": 0.02, "fig1-mlp-lr0.04": 0.04, "fig1-mlp-lr0.01": 0.01,
             "fig1-mlp-lr0.005": 0.005}  # fmt: skip
+# The central-flow chapter's runs (beyond the paper): one per run they compare against.
+CENTRAL = {"central-mlp": "mlp-mse-cifar10-lr0.02", "central-fig5": "fig5-multiple-unstable"}
 IMPLICATIONS = {
     "fig5": ["fig5-multiple-unstable"],
     "fig6": ["fig6-c0.25", "fig6-c0.5", "fig6-c1", "fig6-c1.5", "fig6-inverse-sharpness"],
@@ -98,7 +100,8 @@ def _task_of(cfg: E.ExperimentConfig) -> str:
 def test_every_experiment_resolves_under_every_profile(profile):
     names = E.list_experiments()
     n_app = len(FIG1_LRS) + sum(len(v) for v in APP_E_LRS.values())
-    assert len(names) == len(set(names)) == n_app + sum(len(v) for v in IMPLICATIONS.values())
+    n_implications = sum(len(v) for v in IMPLICATIONS.values())
+    assert len(names) == len(set(names)) == n_app + n_implications + len(CENTRAL)
     keys = {}
     for name in names:
         cfg = E.get_config(name, profile=profile)
@@ -110,7 +113,7 @@ def test_every_experiment_resolves_under_every_profile(profile):
             cfg.lr = 1.0  # type: ignore[misc]
         text = json.dumps(cfg.to_dict())  # JSON-serialisable ...
         assert E.ExperimentConfig.from_dict(json.loads(text)) == cfg  # ... and round-trips
-        assert cfg.kind in ("track", "gd", "spectrum")
+        assert cfg.kind in ("track", "gd", "spectrum", "central")
         if cfg.kind == "track":
             assert cfg.track_steps >= 1 and cfg.lambda2_threshold == LAMBDA2_STOP
         keys.setdefault(cfg.key(), []).append(name)
@@ -234,7 +237,9 @@ def test_selected_runs_per_profile():
     implications = E.selected("implications", "quick")
     assert set(implications) == {n for ns in IMPLICATIONS.values() for n in ns} - set(paper_only)
     fig1_quick = set(E.selected("fig1", "quick"))
-    assert set(E.selected("all", "quick")) == set(quick) | fig1_quick | set(implications)
+    central = set(E.selected("central", "quick"))
+    assert central == set(CENTRAL)
+    assert set(E.selected("all", "quick")) == set(quick) | fig1_quick | set(implications) | central
     assert E.selected("fig4", "quick") == []  # Fig. 4's learning rates are all below the largest
     for slug in E.SETTINGS:  # one run per setting, a member of the group
         (name,) = E.selected(slug, "quick")

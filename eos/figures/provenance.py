@@ -97,6 +97,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("sam-sharpness", "implications", "Sec. 7 (SAM)", ("sam", "fig6")),
     FigureSpec("scale-invariant-gd-weight-decay", "scale_invariant", "App. H"),
     FigureSpec("scale-invariant-lemma9", "scale_invariant", "Lemma 9 (App. H)"),
+    FigureSpec("central-dagger-order", "central_flow", "Eq. (2) vs the central flow (beyond the paper)"),
+    FigureSpec("fig-central-*", "central_flow", "Figs. 4, 5 vs the central flow (beyond the paper)", ("central",)),
 )  # fmt: skip
 
 
