@@ -24,7 +24,7 @@ def check_split(split: str, valid: tuple[str, ...]) -> str:
 def check_n(n: Any, what: str, *, even: bool = False) -> int:
     try:
         ok = not isinstance(n, bool) and int(n) == n and n > 0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: n = inf
         ok = False
     if not ok:
         raise ValueError(f"{what} must be a positive integer, got {n!r}")
