@@ -13,10 +13,10 @@ Official files
     :data:`OFFICIAL_MD5` holds, for files whose official digest is known, the MD5 of the file
     as extracted from the official archive, with the source of each value. The loaders call
     :func:`check_official` on every file they read; a file that differs from its official
-    digest (a stand-in copy, an edited or damaged file) is reported once per process and data folder
-    with a :class:`DataIntegrityWarning` (a stand-in is allowed, but never silent). Files
-    without a known digest are not judged. The values were taken from the sources named
-    below; this project's machines, which are offline, have not compared them with a download
+    digest (a stand-in copy, an edited or damaged file) is reported once per process and data
+    folder with a :class:`DataIntegrityWarning` (a stand-in is allowed, but never silent).
+    Files without a known digest are not judged. The values were taken from the sources named
+    in the table; this project's machines, which are offline, have not compared them with a download
     of the archives (the archives' own hashes, checked on download, are in
     :mod:`eos.data.store`).
 """
