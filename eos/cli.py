@@ -12,7 +12,9 @@ configuration field of :class:`eos.experiments.ExperimentConfig` (``track_steps=
 ``chunk_size=none``, ``generalized=false``), a JSON object for ``model_kwargs``/``data_kwargs``
 (merged into the experiment's), or one of their keys as ``model_kwargs.width=16``. Errors
 (unknown experiment, group, profile or field; ill-typed values) print one line naming the valid
-choices and exit with status 2.
+choices and exit with status 2; so do file-system errors (a full disk, a read-only or
+unwritable folder), naming the path and the environment variable that moves it. Ctrl-C exits
+with status 130 and says how to resume.
 """
 
 from __future__ import annotations
@@ -246,8 +248,35 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Environment variables naming the folders the commands read and write.
+_FOLDER_VARS = ("EOS_RESULTS_DIR", "EOS_DATA_DIR", "EOS_FIGURE_DIR", "EOS_PUBLISHED_DIR")
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for a file-system error: what failed, on which path, and what to change."""
+    import errno
+    import os
+
+    path = exc.filename or "?"
+    what = exc.strerror or str(exc)
+    var = "EOS_RESULTS_DIR"  # where runs write, unless the path is under another folder
+    for name in _FOLDER_VARS:
+        folder = os.environ.get(name, "").strip()
+        if folder and os.path.abspath(str(path)).startswith(os.path.abspath(folder)):
+            var = name
+            break
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = f"free space there, or set {var} to a folder on a disk with room"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = f"make it writable for you, or set {var} to a folder you can write"
+    else:
+        hint = f"check the path, or set {var} to another folder"
+    return f"{what}: {path}; {hint}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    """Entry point; returns the exit status (0 ok, 2 bad input or a file-system error, 130
+    interrupted)."""
     args = _parser().parse_args(argv)
     handler = {
         "list": _cmd_list,
@@ -267,6 +296,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # disk full, read-only or unwritable folder, permissions
+        print(f"eos {args.command}: error: {_os_error(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"eos {args.command}: interrupted; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,7 +29,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["CNN", "MLP", "MODELS", "ResNet18", "Transformer", "build", "torch_init"]
+__all__ = ["CNN", "MLP", "MODELS", "ResNet18", "Transformer", "build", "check_kwargs",
+           "torch_init"]  # fmt: skip
 
 #: PyTorch's default weight initialisation: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
 torch_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
@@ -215,6 +216,49 @@ MODELS: dict[str, type[nn.Module]] = {
 }
 
 
+#: Smallest value of each integer size keyword (all models): a width of 0 has no neurons.
+_MINIMUM = {"width": 1, "depth": 1, "blocks_per_stage": 1, "num_groups": 1, "vocab_size": 2,
+            "hidden_size": 1, "num_layers": 1, "num_heads": 1, "mlp_size": 1, "max_len": 1,
+            "pad_id": 0}  # fmt: skip
+
+
+def check_kwargs(name: str, kw: dict) -> None:
+    """``ValueError`` naming the keyword unless ``kw`` are valid sizes for model ``name``:
+    unknown keywords, sizes below :data:`_MINIMUM`, empty or non-positive ``widths``, a
+    Transformer whose ``hidden_size`` is not a multiple of ``num_heads`` or whose ``pad_id``
+    is not a token id."""
+    from eos import validate
+
+    cls = MODELS[name]
+    fields = set(cls.__dataclass_fields__) - {"parent", "name", "num_classes"}
+    unknown = set(kw) - fields
+    if unknown:
+        raise ValueError(
+            f"unknown keyword(s) {sorted(unknown)} for model {name!r}; valid: {sorted(fields)}"
+        )
+    for key, value in kw.items():
+        if key in _MINIMUM:
+            validate.positive_int(value, f"model_kwargs[{key!r}]", minimum=_MINIMUM[key])
+    if "widths" in kw:
+        widths = kw["widths"]
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
+            raise ValueError(f"model_kwargs['widths'] must be a non-empty list, got {widths!r}")
+        for w in widths:
+            validate.positive_int(w, "model_kwargs['widths'] entries")
+    if name == "transformer":
+        full = {f: getattr(cls, f, None) for f in fields} | dict(kw)
+        if full["hidden_size"] % full["num_heads"]:
+            raise ValueError(
+                f"model_kwargs['hidden_size']={full['hidden_size']} must be a multiple of "
+                f"num_heads={full['num_heads']} (each head gets hidden_size/num_heads features)"
+            )
+        if full["vocab_size"] is not None and full["pad_id"] >= full["vocab_size"]:
+            raise ValueError(
+                f"model_kwargs['pad_id']={full['pad_id']} must be a token id < vocab_size="
+                f"{full['vocab_size']}"
+            )
+
+
 def build(name: str, *, num_classes: int, **kw) -> nn.Module:
     """The architecture ``name`` (one of :data:`MODELS`) with ``num_classes`` outputs.
 
@@ -228,12 +272,7 @@ def build(name: str, *, num_classes: int, **kw) -> nn.Module:
     if int(num_classes) != num_classes or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     cls = MODELS[key]
-    fields = set(cls.__dataclass_fields__) - {"parent", "name", "num_classes"}
-    unknown = set(kw) - fields
-    if unknown:
-        raise ValueError(
-            f"unknown keyword(s) {sorted(unknown)} for model {key!r}; valid: {sorted(fields)}"
-        )
+    check_kwargs(key, kw)
     if key == "transformer" and "vocab_size" not in kw:
         raise ValueError(
             "model 'transformer' needs vocab_size= (e.g. dataset.metadata['vocab_size'])"

@@ -55,6 +55,7 @@ from jax.flatten_util import ravel_pytree
 
 from eos import losses as _losses
 from eos import models as _models
+from eos import validate as _validate
 from eos.curvature.derivatives import D, hvp
 from eos.data import Dataset
 from eos.validate import positive_int
@@ -383,24 +384,26 @@ class Objective:
 
     # ---- the public interface (all jitted, in the dtype of p)
 
+    def _p(self, p: jax.Array, name: str = "p", columns: bool = False) -> jax.Array:
+        """``p`` checked to hold ``num_params`` entries (a clear error instead of XLA's)."""
+        return _validate.parameter_vector(p, name, self.num_params, columns=columns)
+
     def value(self, p: jax.Array) -> jax.Array:
         """``L(p)``."""
-        return self._value(p, self._data)
+        return self._value(self._p(p), self._data)
 
     def grad(self, p: jax.Array) -> jax.Array:
         """``grad L(p)``, shape ``(d,)``."""
-        return self._grad(p, self._data)
+        return self._grad(self._p(p), self._data)
 
     def value_and_grad(self, p: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(L(p), grad L(p))``."""
-        return self._value_and_grad(p, self._data)
+        return self._value_and_grad(self._p(p), self._data)
 
     def hvp(self, p: jax.Array, v: jax.Array) -> jax.Array:
         """``grad^2 L(p) v`` for ``v`` of shape ``(d,)``, or column by column for ``(d, k)``."""
-        p = jnp.asarray(p)
-        v = jnp.asarray(v, dtype=p.dtype)
-        if v.ndim not in (1, 2):
-            raise ValueError(f"hvp needs v of shape (d,) or (d, k), got {v.shape}")
+        p = self._p(p)
+        v = jnp.asarray(self._p(v, "v", columns=True), dtype=p.dtype)
         return self._hvp(p, v, self._data)
 
     def D(self, p: jax.Array, order: int, *vs: jax.Array) -> jax.Array:
@@ -409,15 +412,15 @@ class Objective:
             raise ValueError(f"order must be an integer in 1..{MAX_ORDER}, got {order!r}")
         if len(vs) > order:
             raise ValueError(f"at most order={order} vectors can be contracted, got {len(vs)}")
-        p = jnp.asarray(p)
-        vs = tuple(jnp.asarray(v, dtype=p.dtype) for v in vs)
+        p = self._p(p)
+        vs = tuple(jnp.asarray(self._p(v, "v"), dtype=p.dtype) for v in vs)
         return self._D(p, int(order), vs, self._data)
 
     def accuracy(self, p: jax.Array) -> jax.Array:
         """Training accuracy (fraction correct); NaN when the objective has no labels."""
         if self._accuracy is None:
             return jnp.asarray(jnp.nan, dtype=jnp.asarray(p).dtype)
-        return self._accuracy(p, self._data)
+        return self._accuracy(self._p(p), self._data)
 
     def evaluate(self, p: jax.Array, dataset: Dataset) -> dict[str, jax.Array]:
         """``{"loss": ..., "accuracy": ...}`` of the model at ``p`` on ``dataset`` (e.g. a test
@@ -432,7 +435,7 @@ class Objective:
             _check_labels(dataset, self.criterion)
             data = _layout(dataset, self.chunk_size)
             self._eval_data[dataset] = data
-        loss, acc = self._evaluate(p, data)
+        loss, acc = self._evaluate(self._p(p), data)
         return {"loss": loss, "accuracy": acc}
 
     def outputs(self, p: jax.Array, inputs: jax.Array | np.ndarray | None = None) -> jax.Array:
@@ -441,7 +444,7 @@ class Objective:
             raise ValueError("outputs needs an objective built from a model")
         if inputs is None:
             inputs = self.dataset.inputs
-        return self._outputs(p, jnp.asarray(inputs))
+        return self._outputs(self._p(p), jnp.asarray(inputs))
 
     def __repr__(self) -> str:
         parts = [f"num_params={self.num_params}"]

@@ -14,7 +14,10 @@ Atomicity
 
 Cache keys
     :func:`cache_key` hashes the *computational* configuration of a run together with
-    :func:`source_fingerprint`, a hash of the source of the ``eos`` package. Editing any module
+    :func:`source_fingerprint`, a hash of the source of the ``eos`` package, and the run's data
+    fingerprint (the SHA-256 of every data file its loader reads,
+    :func:`eos.data.fingerprint.fingerprint`): other data, or repaired data, give another key.
+    Editing any module
     that can change a number (models, data, dynamics, curvature, this runner, ...) therefore
     changes every key, and results computed by older code are never reused; they stay on disk
     until removed by hand. Modules that cannot change results (plotting, the command line) are
@@ -28,19 +31,31 @@ Where
     ``<root>/instability/<phase-1 key>/instability.npz`` (plus ``checkpoint-instability.npz``);
     every file is written through :func:`eos.experiments.runner.cached_phase`. Old results are
     never deleted automatically; remove the folder to reclaim space.
+
+Shared folders
+    Files are created with the permissions the umask allows (``0666 & ~umask``, like any other
+    file the user creates; :func:`tempfile.mkstemp` alone would give ``0600``), so a results
+    folder shared by a group (e.g. ``umask 002`` and a group-writable, setgid folder) is
+    readable by every member. A file that cannot be *read* (permissions) is an ``OSError``,
+    never taken for a damaged file and overwritten. :func:`folder_lock` is an advisory
+    ``flock`` per result folder: a second identical run waits for the first and then reads its
+    result. Temporary files of writers that died (:func:`remove_stale_temporaries`) are
+    removed by the next run that holds the folder's lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -101,11 +116,18 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
 
 
-def cache_key(config: Mapping[str, Any], fingerprint: str | None = None) -> str:
-    """Hash of a computational configuration, the source fingerprint and :data:`FORMAT_VERSION`."""
+def cache_key(
+    config: Mapping[str, Any],
+    fingerprint: str | None = None,
+    data: Mapping[str, str] | None = None,
+) -> str:
+    """Hash of a computational configuration, the source fingerprint, the data fingerprint
+    ``data`` (``{file: sha256}``; omitted when ``None``) and :data:`FORMAT_VERSION`."""
     fp = source_fingerprint() if fingerprint is None else fingerprint
-    payload = canonical_json({"config": dict(config), "source": fp, "format": FORMAT_VERSION})
-    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+    payload: dict[str, Any] = {"config": dict(config), "source": fp, "format": FORMAT_VERSION}
+    if data is not None:
+        payload["data"] = dict(data)
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:20]
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,18 +260,22 @@ def save_npz(
     full = dict(to_jsonable(dict(manifest)))
     full.update(format=FORMAT_VERSION, checksum=arrays_checksum(data), complete=True)
     data[MANIFEST_KEY] = np.frombuffer(json.dumps(full, default=_json_default).encode(), np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_WRITER}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # mkstemp's 0600 would survive the rename
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # e.g. ENOSPC from write(): name the file
         raise
     try:  # make the rename durable (best effort; not available on every platform)
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -265,17 +291,19 @@ def save_npz(
 def load_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a file written by :func:`save_npz`, verifying completeness and checksum.
 
-    Raises ``FileNotFoundError`` if absent and :class:`CorruptResultError` if the file is
-    truncated, unreadable, of another format version, or its arrays do not match the checksum.
+    Raises ``FileNotFoundError`` if absent, ``OSError`` (e.g. ``PermissionError``) if it
+    cannot be opened, and :class:`CorruptResultError` if the file is truncated, not an npz
+    file, of another format version, or its arrays do not match the checksum.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such result file: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except Exception as exc:  # zipfile.BadZipFile, EOFError, ValueError, OSError, ...
-        raise CorruptResultError(f"{path} is not a readable result file ({exc!r})") from exc
+    with open(path, "rb") as fh:  # permissions, I/O errors: an OSError, not a damaged file
+        try:
+            with np.load(fh, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except Exception as exc:  # zipfile.BadZipFile, EOFError, ValueError, ...
+            raise CorruptResultError(f"{path} is not a readable result file ({exc!r})") from exc
     raw = data.pop(MANIFEST_KEY, None)
     if raw is None:
         raise CorruptResultError(f"{path} has no manifest; it was not written by eos.results")
@@ -292,6 +320,113 @@ def load_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, 
     if manifest.get("checksum") != arrays_checksum(data):
         raise CorruptResultError(f"{path} failed its checksum (damaged or half-written)")
     return data, manifest
+
+
+# --------------------------------------------------------------------------------------------
+# shared folders: permissions, writers, locks
+# --------------------------------------------------------------------------------------------
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", platform.node().split(".")[0]) or "host"
+
+
+#: Names the writer of a temporary file: ``pid<pid>@<host>`` (see remove_stale_temporaries).
+_WRITER = f"pid{os.getpid()}@{_host()}"
+_WRITER_RE = re.compile(r"\.pid(\d+)@([A-Za-z0-9-]+)\.")
+LOCK_FILE = ".lock"
+
+
+def _umask() -> int:
+    """The process's umask (read without changing it where ``/proc`` allows)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files (``.*.tmp``) that dead writers left in ``folder``; returns them.
+
+    Call it while holding :func:`folder_lock`: every writer of a result folder holds its lock,
+    so a temporary file there belongs to a writer that was killed mid-write, except one named
+    after a live process of this host (kept)."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        m = _WRITER_RE.search(path.name)
+        if m and m.group(2) == _host() and _alive(int(m.group(1))):
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _lock_fd(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # another user's lock file: flock works on a read-only descriptor
+        return os.open(path, os.O_RDONLY)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, *, waiting: str = "") -> Iterator[Path]:
+    """Hold the advisory lock of ``folder`` (created if needed) for the ``with`` block.
+
+    A second process asking for the same folder waits (saying so on stderr, with ``waiting``)
+    until the first leaves the block. On leaving, the lock file is removed and the folder too
+    if it is empty (a failed or interrupted run leaves no empty folder behind). Without
+    ``fcntl`` (Windows) the block runs unlocked."""
+    folder = Path(folder)
+    path = folder / LOCK_FILE
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no advisory locks on this platform
+        fcntl = None
+    while True:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = _lock_fd(path)
+        except FileNotFoundError:  # the previous holder removed the empty folder just now
+            continue
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"waiting for another process computing {folder} {waiting}".rstrip(),
+                      file=sys.stderr, flush=True)  # fmt: skip
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # the holder before us may have removed the file: lock the current one
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield folder
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["flat_vector", "positive_int", "positive_number"]
+__all__ = ["flat_vector", "parameter_vector", "positive_int", "positive_number"]
 
 
 def positive_number(value: Any, name: str, *, what: str = "", allow_zero: bool = False) -> float:
@@ -57,4 +57,25 @@ def flat_vector(value: Any, name: str, *, finite: bool = True) -> Any:
         raise ValueError(f"{name} must be a flat (1-D) parameter vector, got shape {a.shape}")
     if finite and not isinstance(a, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(a))):
         raise ValueError(f"{name} contains non-finite values (nan or inf)")
+    return a
+
+
+def parameter_vector(
+    value: Any, name: str, num_params: int | None, *, columns: bool = False
+) -> Any:
+    """``value`` as a JAX array whose first axis has ``num_params`` entries: shape
+    ``(num_params,)``, or ``(num_params, k)`` with ``columns``. Checks the shape only (no
+    device sync, traced values pass); ``num_params=None`` checks nothing but the rank."""
+    import jax.numpy as jnp
+
+    a = jnp.asarray(value)
+    ranks = (1, 2) if columns else (1,)
+    if a.ndim not in ranks or (num_params is not None and a.shape[0] != num_params):
+        want = f"({num_params},)" if num_params is not None else "(d,)"
+        if columns:
+            want += f" or ({num_params if num_params is not None else 'd'}, k)"
+        raise ValueError(
+            f"{name} must have shape {want} (one entry per parameter of the objective), "
+            f"got shape {a.shape}"
+        )
     return a

@@ -46,30 +46,46 @@ Selections (the paper's code, ``adamian98/EOS`` ``data.py``)
 Every loader returns a frozen :class:`Dataset` (read-only numpy arrays) and is cached in
 memory per resolved arguments (:func:`clear_cache` empties the caches).
 
+Data identity
+    :mod:`eos.data.fingerprint` hashes the files a loader reads (the cache key of every run
+    includes them) and compares them with the official files' digests where those are known,
+    warning once (:class:`DataIntegrityWarning`) about a file that differs. The in-memory
+    caches are keyed by each file's size and modification time, so an edited file is re-read.
+
+Loader options (``data_kwargs`` of an experiment): :data:`OPTIONS` names the keywords each
+loader takes besides ``n``/``split``/``root``/``train_n``; :func:`check_options` validates them.
+
 Modules: :mod:`eos.data.store` (data root, archives, downloads), :mod:`eos.data.cifar`,
-:mod:`eos.data.sst`, :mod:`eos.data.dataset` (the :class:`Dataset` record).
+:mod:`eos.data.sst`, :mod:`eos.data.dataset` (the :class:`Dataset` record),
+:mod:`eos.data.fingerprint` (data identity).
 """
 
 from __future__ import annotations
 
 from eos.data import cifar as _cifar
+from eos.data import fingerprint, store
 from eos.data import sst as _sst
-from eos.data import store
+from eos.data._checks import OPTIONS, check_options
 from eos.data.cifar import CIFAR10_CLASSES, cifar10, cifar10_binary
 from eos.data.dataset import Dataset
+from eos.data.fingerprint import DataIntegrityWarning
 from eos.data.sst import sst2
 from eos.data.store import ENV_VAR, SOURCES, data_root, fetch_archive
 
 __all__ = [
     "CIFAR10_CLASSES",
     "ENV_VAR",
+    "OPTIONS",
+    "DataIntegrityWarning",
     "Dataset",
     "SOURCES",
     "cifar10",
     "cifar10_binary",
+    "check_options",
     "clear_cache",
     "data_root",
     "fetch_archive",
+    "fingerprint",
     "sst2",
     "store",
 ]
@@ -78,8 +94,8 @@ __all__ = [
 def clear_cache() -> None:
     """Empty the in-memory caches of loaded files and data sets."""
     for f in (
-        _cifar.read_cifar_batch,
-        _sst._read_sst2_tsv,
+        _cifar._read_cifar_batch,
+        _sst._read_tsv,
         _cifar._cifar10_cached,
         _cifar._cifar10_binary_cached,
         _sst._sst2_cached,

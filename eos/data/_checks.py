@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["check_n", "check_split", "check_train_n"]
+__all__ = ["OPTIONS", "check_n", "check_options", "check_split", "check_train_n"]
+
+#: Keywords each loader takes besides ``n``, ``split``, ``root`` and ``train_n`` (an
+#: experiment's ``data_kwargs``), with what they must be.
+OPTIONS: dict[str, dict[str, str]] = {
+    "cifar10": {},
+    "cifar10_binary": {},
+    "sst2": {"max_len": "a positive integer (tokens per phrase; longer phrases are truncated)"},
+}
 
 
 def check_split(split: str, valid: tuple[str, ...]) -> str:
@@ -16,7 +24,7 @@ def check_split(split: str, valid: tuple[str, ...]) -> str:
 def check_n(n: Any, what: str, *, even: bool = False) -> int:
     try:
         ok = not isinstance(n, bool) and int(n) == n and n > 0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: n = inf
         ok = False
     if not ok:
         raise ValueError(f"{what} must be a positive integer, got {n!r}")
@@ -42,3 +50,22 @@ def check_train_n(split: str, train_n: Any, *, even: bool = False) -> int | None
             "model is trained on (e.g. train_n=5000)"
         )
     return check_n(train_n, "train_n", even=even)
+
+
+def check_options(dataset: str, options: Any) -> dict[str, Any]:
+    """``options`` (a loader's extra keywords, see :data:`OPTIONS`) checked for ``dataset``:
+    unknown keywords and values out of range raise a ``ValueError`` naming the keyword."""
+    if dataset not in OPTIONS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid datasets are {', '.join(OPTIONS)}")
+    options = dict(options)
+    valid = OPTIONS[dataset]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        choices = ", ".join(sorted(valid)) or "none"
+        raise ValueError(
+            f"unknown data_kwargs {unknown} for dataset {dataset!r}; valid keywords: {choices}"
+        )
+    for key, value in options.items():
+        if key == "max_len":
+            check_n(value, f"data_kwargs[{key!r}]")
+    return options

@@ -21,6 +21,7 @@ import numpy as np
 
 from eos.data._checks import check_n, check_split, check_train_n
 from eos.data.dataset import Dataset, first_of_each, readonly
+from eos.data.fingerprint import check_official, stamp
 from eos.data.store import SOURCES, data_root, ensure
 
 __all__ = ["CAT", "CIFAR10_CLASSES", "DOG", "cifar10", "cifar10_binary", "read_cifar_batch"]
@@ -67,15 +68,27 @@ class _ArrayUnpickler(pickle.Unpickler):
         return getattr(np, name)
 
 
-@functools.lru_cache(maxsize=16)
 def read_cifar_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(data uint8 (N, 3072), labels int64 (N,))`` of one official CIFAR-10 batch file."""
+    """``(data uint8 (N, 3072), labels int64 (N,))`` of one official CIFAR-10 batch file.
+
+    Cached in memory per path, size and modification time (an edited file is read again);
+    a file that differs from the official one is reported once
+    (:func:`eos.data.fingerprint.check_official`)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(
             f"CIFAR-10 batch file {p} is missing (expected the official cifar-10-batches-py/ "
             f"layout: data_batch_1..5, test_batch); re-extract {SOURCES['cifar10'].url}"
         )
+    st = p.stat()
+    out = _read_cifar_batch(str(p), st.st_size, st.st_mtime_ns)
+    check_official(p)
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _read_cifar_batch(path: str, size: int, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    p = Path(path)
     try:
         with open(p, "rb") as f:
             d = _ArrayUnpickler(f, encoding="bytes").load()
@@ -215,7 +228,7 @@ def _standardised_dataset(
 
 
 @functools.lru_cache(maxsize=4)
-def _cifar10_cached(n: int, split: str, root: str, train_n: int | None) -> Dataset:
+def _cifar10_cached(n: int, split: str, root: str, train_n: int | None, _stamp: tuple) -> Dataset:
     return _standardised_dataset(
         _cifar_first, "cifar10", 10, CIFAR10_CLASSES, n, split, root, train_n
     )
@@ -239,11 +252,14 @@ def cifar10(
     split = check_split(split, ("train", "test"))
     n = check_n(n, "n")
     train_n = check_train_n(split, train_n)
-    return _cifar10_cached(n, split, str(data_root(root)), train_n)
+    root = str(data_root(root))
+    return _cifar10_cached(n, split, root, train_n, stamp("cifar10", root))
 
 
 @functools.lru_cache(maxsize=4)
-def _cifar10_binary_cached(n: int, split: str, root: str, train_n: int | None) -> Dataset:
+def _cifar10_binary_cached(
+    n: int, split: str, root: str, train_n: int | None, _stamp: tuple
+) -> Dataset:
     classes = {-1: "cat", 1: "dog"}
     return _standardised_dataset(
         _cifar_binary_select, "cifar10_binary", 1, classes, n, split, root, train_n
@@ -266,4 +282,5 @@ def cifar10_binary(
     split = check_split(split, ("train", "test"))
     n = check_n(n, "n", even=True)
     train_n = check_train_n(split, train_n, even=True)
-    return _cifar10_binary_cached(n, split, str(data_root(root)), train_n)
+    root = str(data_root(root))
+    return _cifar10_binary_cached(n, split, root, train_n, stamp("cifar10", root))

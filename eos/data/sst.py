@@ -18,6 +18,7 @@ import numpy as np
 
 from eos.data._checks import check_n, check_split, check_train_n
 from eos.data.dataset import Dataset, first_of_each, readonly
+from eos.data.fingerprint import check_official, stamp
 from eos.data.store import SOURCES, data_root, ensure
 
 __all__ = ["sst2"]
@@ -25,15 +26,26 @@ __all__ = ["sst2"]
 PAD_ID, UNK_ID = 0, 1
 
 
-@functools.lru_cache(maxsize=4)
 def _read_sst2_tsv(path: str) -> tuple[tuple[tuple[str, ...], ...], np.ndarray]:
-    """``(tokens per row, labels 0/1)`` of a GLUE SST-2 ``train.tsv``/``dev.tsv``."""
+    """``(tokens per row, labels 0/1)`` of a GLUE SST-2 ``train.tsv``/``dev.tsv`` (cached per
+    path, size and modification time; a file that is not the official one is reported once)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(
             f"SST-2 file {p} is missing (expected the GLUE SST-2/ layout: train.tsv, dev.tsv); "
             f"re-extract {SOURCES['sst2'].url}"
         )
+    st = p.stat()
+    out = _read_tsv(str(p), st.st_size, st.st_mtime_ns)
+    check_official(p)
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _read_tsv(
+    path: str, size: int, mtime_ns: int
+) -> tuple[tuple[tuple[str, ...], ...], np.ndarray]:
+    p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -96,7 +108,7 @@ def _encode(phrases, word_to_id: dict[str, int], max_len: int | None) -> np.ndar
 
 @functools.lru_cache(maxsize=8)
 def _sst2_cached(
-    n: int, split: str, root: str, max_len: int | None, train_n: int | None
+    n: int, split: str, root: str, max_len: int | None, train_n: int | None, _stamp: tuple
 ) -> Dataset:
     folder = ensure("sst2", Path(root))
     phrases, labels = _sst2_select(folder, split, n)
@@ -152,4 +164,5 @@ def sst2(
     if max_len is not None:
         max_len = check_n(max_len, "max_len")
     train_n = check_train_n(split, train_n, even=True)
-    return _sst2_cached(n, split, str(data_root(root)), max_len, train_n)
+    root = str(data_root(root))
+    return _sst2_cached(n, split, root, max_len, train_n, stamp("sst2", root))

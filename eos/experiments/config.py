@@ -2,7 +2,8 @@
 
 A configuration is frozen, hashable and JSON-serialisable; :meth:`ExperimentConfig.key`
 hashes everything that determines the numbers (all fields except the name and the checkpoint
-interval) with the source fingerprint (:func:`eos.results.cache_key`).
+interval) with the source fingerprint and the fingerprint of the data files under the data root
+(:meth:`ExperimentConfig.data_fingerprint`, :func:`eos.results.cache_key`).
 
 Kinds (the protocol a configuration runs, :mod:`eos.experiments.runner`):
 
@@ -206,9 +207,19 @@ class ExperimentConfig:
         """A copy with ``overrides`` applied (validated; see :func:`apply_overrides`)."""
         return apply_overrides(self, overrides)
 
+    def data_fingerprint(self) -> dict[str, str]:
+        """``{file: sha256}`` of the data files this configuration's loader reads under the
+        data root (``EOS_DATA_DIR``; :func:`eos.data.fingerprint.fingerprint`, memoised per
+        file); a missing file is recorded as ``"missing"``."""
+        from eos.data import data_root, fingerprint
+
+        return fingerprint.fingerprint(
+            self.dataset, data_root(), held_out=bool(self.test_n), missing_ok=True
+        )
+
     def key(self) -> str:
-        """The cache key of this configuration under the current source code."""
-        return _results.cache_key(self.key_dict())
+        """The cache key of this configuration under the current source code and data."""
+        return _results.cache_key(self.key_dict(), data=self.data_fingerprint())
 
 
 @dataclass(frozen=True)
@@ -382,6 +393,10 @@ def _check_model(c: ExperimentConfig, bad: Any) -> None:
             and all(isinstance(w, int) and not isinstance(w, bool) for w in v)
         ):
             bad(f"model_kwargs[{k!r}] must be a non-empty list of integers, got {v!r}")
+    try:  # ranges (width >= 1, ...): the same check as eos.models.build
+        models.check_kwargs(c.model, c.model_kw)
+    except ValueError as exc:
+        bad(str(exc))
 
 
 def _check_data(c: ExperimentConfig, bad: Any, check: Any) -> None:
@@ -395,6 +410,10 @@ def _check_data(c: ExperimentConfig, bad: Any, check: Any) -> None:
     check(_validate.positive_int, c.n, "n")
     if binary and c.n % 2:
         bad(f"n must be even for the balanced binary data set {c.dataset!r}, got {c.n}")
+    if c.dataset in DATASETS:
+        from eos.data import check_options
+
+        check(check_options, c.dataset, c.data_kw)
     check(_validate.positive_int, c.pool, "pool")
     if c.pool > 1 and (c.dataset == "sst2" or 32 % c.pool):
         bad(f"pool={c.pool} needs CIFAR-10 images (32 x 32) and a divisor of 32")

@@ -24,13 +24,12 @@ bundle (tests).
 
 from __future__ import annotations
 
-import hashlib
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from eos import results as _results
+from eos.data import fingerprint as _fingerprint
 from eos.experiments.config import ExperimentConfig, key_view
 from eos.experiments.record import Result
 from eos.experiments.registry import get_config
@@ -70,41 +69,16 @@ def _path(name: str) -> Path:
 # data identity
 # --------------------------------------------------------------------------------------------
 def data_files(config: ExperimentConfig, root: str | os.PathLike) -> list[Path]:
-    """The files of ``config``'s data set under the data root ``root`` that its loader may read: the CIFAR-10
-    training batches (and the test batch when the run evaluates held-out accuracy), or SST-2's
-    ``train.tsv`` (and ``dev.tsv``)."""
-    root = Path(root)
-    if config.dataset == "sst2":
-        names = ["SST-2/train.tsv"] + (["SST-2/dev.tsv"] if config.test_n else [])
-    else:
-        names = [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)]
-        names += ["cifar-10-batches-py/test_batch"] if config.test_n else []
-    return [root / n for n in names]
-
-
-@lru_cache(maxsize=64)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The files of ``config``'s data set under the data root ``root`` that its loader may
+    read (:func:`eos.data.fingerprint.data_files`; held-out files when the run evaluates
+    held-out accuracy)."""
+    return _fingerprint.data_files(config.dataset, root, held_out=bool(config.test_n))
 
 
 def data_fingerprint(config: ExperimentConfig, root: str | os.PathLike) -> dict[str, str]:
-    """``{relative path: sha256}`` of :func:`data_files` (memoised by path, size and mtime);
-    raises ``FileNotFoundError`` naming a missing file."""
-    out = {}
-    for path in data_files(config, root):
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"data file {path} is missing: cannot fingerprint the data of {config.name!r} "
-                "(set EOS_DATA_DIR to the data root the run used)"
-            )
-        st = path.stat()
-        rel = path.relative_to(Path(root)).as_posix()
-        out[rel] = _sha256(str(path), st.st_size, st.st_mtime_ns)
-    return out
+    """``{relative path: sha256}`` of :func:`data_files` (:func:`eos.data.fingerprint.fingerprint`,
+    memoised by path, size and mtime); raises ``FileNotFoundError`` naming a missing file."""
+    return _fingerprint.fingerprint(config.dataset, root, held_out=bool(config.test_n))
 
 
 def local_data_matches(result: Result) -> bool | None:

@@ -47,6 +47,7 @@ __all__ = ["PHASE1_FIELDS", "cached_phase", "load", "result_path", "run", "run_c
 PHASE1_FIELDS = ("model", "model_kwargs", "dataset", "n", "data_kwargs", "criterion", "lr",
                  "seed", "max_steps", "chunk_size", "row_space", "pool")  # fmt: skip
 _PHASE1_FILE = "instability.npz"
+_SOURCE = {"cifar10_binary": "cifar10"}  # data set -> its archive in eos.data.store.SOURCES
 
 Compute = Callable[[_results.Checkpointer, Any], tuple[dict[str, np.ndarray], dict[str, Any]]]
 
@@ -64,27 +65,46 @@ def cached_phase(
     A missing file is computed by ``compute(ckpt, state)`` -> ``(arrays, manifest)``, with
     ``ckpt`` the phase's :class:`eos.results.Checkpointer` (tagged ``tag()``) in the file's
     folder and ``state`` its last checkpoint (``None`` to start afresh); the file is then written
-    atomically and the checkpoint removed. A damaged file, or one that ``check(manifest)``
+    atomically and the checkpoint removed. The computation holds the folder's lock
+    (:func:`eos.results.folder_lock`): an identical run started meanwhile waits and then reads
+    the file; temporary files of killed writers are removed first, and a failed computation
+    that leaves nothing to resume from leaves no folder behind. A damaged file, or one that ``check(manifest)``
     rejects with :class:`eos.results.CorruptResultError`, is recomputed with a warning.
     Returns ``(arrays, manifest, info)``, ``info`` saying whether the file was ``reused``, the
     step it ``resumed_from`` and the checkpoints it ``discarded``.
     """
+    found = _cached(path, check, warn=True)
+    if found is not None:
+        return found
+    waiting = f"(the same {phase} phase: waiting, then reusing its result)"
+    with _results.folder_lock(path.parent, waiting=waiting):
+        found = _cached(path, check, warn=False)  # the run we waited for may have finished it
+        if found is not None:
+            return found
+        _results.remove_stale_temporaries(path.parent)
+        ckpt = _results.Checkpointer(path.parent, phase, tag=tag())
+        state = ckpt.load()
+        resumed = None if state is None else _step_of(state)
+        arrays, manifest = compute(ckpt, state)
+        _results.save_npz(path, arrays, manifest)
+        ckpt.clear()
+    return arrays, manifest, {"reused": False, "resumed_from": resumed, "discarded": ckpt.discarded}
+
+
+def _cached(path: Path, check, *, warn: bool):
+    """``(arrays, manifest, info)`` of a valid file at ``path``, else ``None`` (a damaged or
+    rejected file is reported when ``warn``)."""
     try:
         arrays, manifest = _results.load_npz(path)
         if check is not None:
             check(manifest)
         return arrays, manifest, {"reused": True, "resumed_from": None, "discarded": []}
     except FileNotFoundError:
-        pass
+        return None
     except _results.CorruptResultError as exc:
-        warnings.warn(f"recomputing {path}: {exc}", stacklevel=3)
-    ckpt = _results.Checkpointer(path.parent, phase, tag=tag())
-    state = ckpt.load()
-    resumed = None if state is None else _step_of(state)
-    arrays, manifest = compute(ckpt, state)
-    _results.save_npz(path, arrays, manifest)
-    ckpt.clear()
-    return arrays, manifest, {"reused": False, "resumed_from": resumed, "discarded": ckpt.discarded}
+        if warn:
+            warnings.warn(f"recomputing {path}: {exc}", stacklevel=4)
+        return None
 
 
 def _step_of(state: Any) -> int:
@@ -102,7 +122,10 @@ def _folder(config: ExperimentConfig) -> Path:
 def _phase1(config: ExperimentConfig, ws: Workspace, progress: bool):
     """Phase 1 (cached on its own) -> (arrays in full coordinates, meta, info)."""
     d = config.to_dict()
-    key = _results.cache_key({"phase": "to_instability", **{k: d[k] for k in PHASE1_FIELDS}})
+    key = _results.cache_key(
+        {"phase": "to_instability", **{k: d[k] for k in PHASE1_FIELDS}},
+        data=config.data_fingerprint(),
+    )
     folder = _results.results_root() / "instability" / key
 
     def compute(ckpt, state):
@@ -204,6 +227,7 @@ def _compute(config: ExperimentConfig, ckpt, state, progress: bool):
     started = _results.utc_now()
     env = _results.environment_provenance()
     env["data_root"] = str(_data.data_root())
+    env["data_fingerprint"] = config.data_fingerprint()
     ws = workspace(config)
     pipeline = _spectrum_run if config.kind == "spectrum" else _after_instability
     arrays, meta, timing, extra = pipeline(config, ws, ckpt, state, progress)
@@ -268,7 +292,10 @@ def _result(config: ExperimentConfig, path: Path, arrays, manifest) -> Result:
 
 def run_config(config: ExperimentConfig, *, progress: bool = True) -> Result:
     """:func:`run` for an already resolved configuration."""
-    folder = _folder(config)
+    from eos import data as _data
+
+    _data.store.ensure(_SOURCE.get(config.dataset, config.dataset), _data.data_root())
+    folder = _folder(config)  # keyed by the data: fetch them first
     path = folder / _results.RESULT_FILE
 
     def compute(ckpt, state):

@@ -49,8 +49,11 @@ def pooled(dataset: Any, pool: int) -> Any:
 def _key(config: ExperimentConfig) -> tuple:
     from eos import data as _data
 
-    return (str(_data.data_root()), config.model, config.model_kwargs, config.dataset, config.n,
-            config.data_kwargs, config.pool, config.criterion, config.seed, config.chunk_size)  # fmt: skip
+    # the data fingerprint: an edited data file is another objective, also within one process
+    data = tuple(sorted(config.data_fingerprint().items()))
+    return (str(_data.data_root()), data, config.model, config.model_kwargs, config.dataset,
+            config.n, config.data_kwargs, config.pool, config.criterion, config.seed,
+            config.chunk_size)  # fmt: skip
 
 
 def _loader(dataset: str) -> Any:
@@ -62,8 +65,8 @@ def _loader(dataset: str) -> Any:
 
 
 @lru_cache(maxsize=8)
-def _objective_for(root, model, model_kwargs, dataset, n, data_kwargs, pool, criterion, seed,
-                   chunk_size):  # fmt: skip
+def _objective_for(root, data, model, model_kwargs, dataset, n, data_kwargs, pool, criterion,
+                   seed, chunk_size):  # fmt: skip
     from eos import objective as _objective
 
     data = pooled(_loader(dataset)(n, root=root, **dict(data_kwargs)), pool)
@@ -78,7 +81,7 @@ def build_objective(config: ExperimentConfig) -> tuple[Any, Any]:
 
 
 @lru_cache(maxsize=4)
-def _test_set_for(root, dataset, n, data_kwargs, pool, test_n):
+def _test_set_for(root, data, dataset, n, data_kwargs, pool, test_n):
     loader = _loader(dataset)
     split = "dev" if dataset == "sst2" else "test"
     return pooled(loader(test_n, split=split, train_n=n, root=root, **dict(data_kwargs)), pool)
@@ -86,8 +89,8 @@ def _test_set_for(root, dataset, n, data_kwargs, pool, test_n):
 
 def test_set(config: ExperimentConfig) -> Any:
     """The first ``config.test_n`` held-out examples, preprocessed like the training set."""
-    root = _key(config)[0]
-    return _test_set_for(root, config.dataset, config.n, config.data_kwargs, config.pool,
+    root, data = _key(config)[:2]
+    return _test_set_for(root, data, config.dataset, config.n, config.data_kwargs, config.pool,
                          config.test_n)  # fmt: skip
 
 
