@@ -98,6 +98,17 @@ def test_sec6_claims_hold_and_fail_with_the_prediction_error():
     assert v.verdict == FAILS and v.value == pytest.approx(0.5)
 
 
+def test_sec6_claims_need_small_epsilon_and_a_cycle():
+    big = _track(**{"constrained/epsilon": lambda a: np.full(60, 0.3)})
+    v = _verdict("sec6-loss", big)
+    assert v.verdict == OUTSIDE and "max eps = 0.3" in v.note
+    short = FakeResult("track", LR, {k: v[:8] for k, v in tracked_arrays(60, LR).items()
+                                     if not k.startswith("assumptions/")})  # fmt: skip
+    assert "no complete self-stabilization cycle" in _verdict("sec6-sharpness", short).note
+    # the numerical claim on theta-dagger has no such hypothesis
+    assert _verdict("lemma13-dagger", big).verdict == HOLDS
+
+
 # --------------------------------------------------------------------------- Theorem 1
 def _theorem1_run(k, at):
     """A run whose Theorem 1 loss residual is exactly k * eps delta^2 / eta at step ``at`` and

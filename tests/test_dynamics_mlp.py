@@ -200,6 +200,19 @@ def test_track_resume_is_bitwise(net, start, tracked):
         np.testing.assert_array_equal(resumed[k], tracked[k], err_msg=k)
 
 
+def test_track_consistency_lemma4_and_common_start(tracked):
+    """Consistency checks (moved from the chapters; not independent of the implementation):
+    the recorded x_hat, y_hat satisfy Lemma 4's x-update x_{t+1} = -(1 + eta y_t) x_t, and both
+    predictions start where gradient descent is (v_hat_0 = v_0)."""
+    a = tracked
+    x, y = np.asarray(a["predicted/x"]), np.asarray(a["predicted/y"])
+    err = np.max(np.abs(x[1:] + (1 + LR * y[:-1]) * x[:-1])) / np.max(np.abs(x))
+    assert err < 1e-6
+    for key in ("predicted", "generalized"):
+        assert a[f"{key}/x"][0] == pytest.approx(a["gd/x"][0], rel=1e-9, abs=1e-15)
+        assert a[f"{key}/loss"][0] == pytest.approx(a["gd/loss"][0], rel=1e-9)
+
+
 def test_track_against_dense_recomputation(net, start, tracked, solvers):
     """Every per-step record of track() recomputed independently with dense linear algebra."""
     obj, _, hess, dense, grad_S = net

@@ -31,7 +31,12 @@ from eos.analysis.run_arrays import arrays_of, series
 from eos.analysis.sharpening import edge_of_stability_summary
 from eos.analysis.theorem1 import theorem1_residuals
 
-__all__ = ["CLAIMS"]
+__all__ = ["CLAIMS", "EPSILON_SMALL", "THETA1"]
+
+#: Definition 6's "epsilon small" (the default of :func:`eos.analysis.assumptions.summarize`).
+EPSILON_SMALL = 0.25
+#: Assumption 4's Theta(1) band (the default of :func:`eos.analysis.assumptions.summarize`).
+THETA1 = (0.05, 20.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,13 +72,22 @@ def _agreement(run: Any) -> dict[str, Any]:
 
 
 def _agreement_key(key: str, hypothesis: bool = False):
+    r"""A column of the agreement table; with ``hypothesis``, Sec. 6's claims need a complete
+    self-stabilization cycle and :math:`\epsilon_t = \eta\sqrt{\alpha_t}` small (Definition 6:
+    max below :data:`EPSILON_SMALL`, the book's criterion), else the run is outside them."""
+
     def quantity(run: Any) -> Measure:
         row = _agreement(run)
         value = float(row[key])
-        outside = None
-        if hypothesis and int(row.get("cycles", 0)) < 1:
-            outside = "no complete self-stabilization cycle tracked"
-        return Measure(value, outside=outside)
+        outside = []
+        if hypothesis:
+            if int(row.get("cycles", 0)) < 1:
+                outside.append("no complete self-stabilization cycle tracked")
+            eps = series(arrays_of(run), "constrained/epsilon")
+            eps_max = float(np.nanmax(eps)) if np.isfinite(eps).any() else np.nan
+            if not eps_max < EPSILON_SMALL:
+                outside.append(f"max eps = {eps_max:.3g} >= {EPSILON_SMALL:g}")
+        return Measure(value, outside="; ".join(outside) or None)
 
     return quantity
 
@@ -140,10 +154,6 @@ def _assumption(quantity_name: str):
         return Measure(float(row["statistic"]))
 
     return quantity
-
-
-#: Assumption 4's Theta(1) band (the default of :func:`eos.analysis.assumptions.summarize`).
-THETA1 = (0.05, 20.0)
 
 
 def _fig1_claims() -> list[Claim]:
@@ -260,7 +270,7 @@ def _theorem1_claims() -> list[Claim]:
 def _app_e_claims() -> list[Claim]:
     rules = {
         "alpha": Rule(">", 0.0),
-        "epsilon": Rule("<", 0.25),
+        "epsilon": Rule("<", EPSILON_SMALL),
         "a4_alignment": Rule("<", 1.0),
         "a4_grad_sharpness_over_rho3": Rule("<", 1.0),
         "a3_ratio": Rule("<", BIG_O),
