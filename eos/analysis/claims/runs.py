@@ -72,18 +72,23 @@ def _agreement(run: Any) -> dict[str, Any]:
 
 
 def _agreement_key(key: str, hypothesis: bool = False):
-    r"""A column of the agreement table; with ``hypothesis``, Sec. 6's claims need a complete
-    self-stabilization cycle and :math:`\epsilon_t = \eta\sqrt{\alpha_t}` small (Definition 6:
-    max below :data:`EPSILON_SMALL`, the book's criterion), else the run is outside them."""
+    r"""A column of the agreement table; with ``hypothesis``, Sec. 6's claims need the run to
+    have entered the edge of stability -- GD's oscillation grown to
+    :math:`\max_t |x_t| \ge c_1\delta_t` (a blow-up tracked) -- with
+    :math:`\epsilon_t = \eta\sqrt{\alpha_t}` small (Definition 6: max below
+    :data:`EPSILON_SMALL`, the book's criterion); else the run is outside them."""
 
     def quantity(run: Any) -> Measure:
         row = _agreement(run)
         value = float(row[key])
         outside = []
         if hypothesis:
-            if int(row.get("cycles", 0)) < 1:
-                outside.append("no complete self-stabilization cycle tracked")
-            eps = series(arrays_of(run), "constrained/epsilon")
+            a = arrays_of(run)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grown = np.nanmax(np.abs(series(a, "gd/x")) / series(a, "constrained/delta"))
+            if not grown >= C1:
+                outside.append(f"no blow-up tracked (max |x|/delta = {grown:.2g} < c1 = {C1:g})")
+            eps = series(a, "constrained/epsilon")
             eps_max = float(np.nanmax(eps)) if np.isfinite(eps).any() else np.nan
             if not eps_max < EPSILON_SMALL:
                 outside.append(f"max eps = {eps_max:.3g} >= {EPSILON_SMALL:g}")
