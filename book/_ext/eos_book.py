@@ -49,7 +49,9 @@ def _configure(app, config) -> None:
         staging.mkdir(parents=True, exist_ok=True)
         link.symlink_to(static, target_is_directory=True)
     config.html_static_path = [*config.html_static_path, str(staging)]
-    config.mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"
+    # the package ships the combined configuration with the HTML-CSS output jax bundled in
+    # (config/TeX-AMS-MML_HTMLorMML-full.js; the separate jax/output/HTML-CSS/jax.js is absent)
+    config.mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
     config.mathjax3_config = None
     config.mathjax2_config = {
         "tex2jax": {
