@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -81,6 +82,13 @@ def run_devices(devices: int | Sequence[Any] | None = None) -> list[Any]:
 def data_mesh(devices: int | Sequence[Any] | None = None) -> Mesh | None:
     """The one-axis mesh over :func:`run_devices` (``None`` for one device)."""
     chosen = run_devices(devices)
+    if len(chosen) > 1 and not (hasattr(jax, "shard_map") and hasattr(lax, "pcast")):
+        warnings.warn(
+            f"JAX {jax.__version__} lacks jax.shard_map/lax.pcast: computing on one device "
+            f"(sharding over {len(chosen)} needs a newer JAX)",
+            stacklevel=2,
+        )
+        return None
     return None if len(chosen) == 1 else Mesh(np.asarray(chosen), (AXIS,))
 
 

@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +198,63 @@ def test_run_agrees_across_device_counts_and_resumes_on_another(tmp_path: Path) 
             continue
         tol = RESIDUAL_TOL if "residual" in key else TRACKED_TOL
         assert _worst_relative(a, got[key]) < tol, (key, _worst_relative(a, got[key]))
+
+
+# --------------------------------------------------------------------------- the set in parallel
+
+#: Two smoke runs that share their phase 1 (GD to instability): run together, one computes it
+#: and the other waits on its lock and reuses it.
+PAIR = ("fig1-mlp", "mlp-mse-cifar10-lr0.02")
+
+
+def _consistent_cache(root: Path, names: Sequence[str], **overrides) -> list:
+    from eos import experiments as E
+
+    results = [E.load(name, profile="smoke", **overrides) for name in names]
+    assert len(list((root / "instability").iterdir())) == 1  # one shared phase 1
+    assert not list(root.rglob("checkpoint-*.npz")) and not list(root.rglob("*.tmp"))
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("data_root")
+def test_group_runner_two_workers_leave_one_consistent_cache(tmp_path, monkeypatch) -> None:
+    from eos import experiments as E
+    from eos.experiments import parallel
+
+    phase1 = [
+        {k: E.get_config(n, profile="smoke").to_dict()[k] for k in E.PHASE1_FIELDS} for n in PAIR
+    ]
+    assert phase1[0] == phase1[1]
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path))
+    rows = parallel.run_group(names=PAIR, profile="smoke", jobs=2, progress=False, track_steps=3)
+    assert [r.name for r in rows] == list(PAIR)
+    assert all(r.status == "done" for r in rows), rows
+    gd, tracked = _consistent_cache(tmp_path, PAIR, track_steps=3)
+    assert gd.theta_star.tobytes() == tracked.theta_star.tobytes()
+    for row, result in zip(rows, (gd, tracked)):
+        assert row.stop_reason == result.meta["stop_reason"] and row.wall_s > 0
+        assert result.provenance["devices_used"]["count"] == 1
+    table = parallel.summary_table(rows)
+    assert all(name in table for name in PAIR) and "2 run(s), 0 failed" in table
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("data_root")
+def test_slurm_path_through_submitit_local_executor(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("submitit", reason="submitit is not installed (pip install 'eos[cluster]')")
+    from eos import experiments as E
+    from eos.experiments import parallel
+
+    monkeypatch.setenv("EOS_RESULTS_DIR", str(tmp_path))
+    (row,) = parallel.run_group(
+        names=PAIR[:1], profile="smoke", executor="submitit-local", progress=False, track_steps=3
+    )
+    assert row.status == "done", row
+    (result,) = _consistent_cache(tmp_path, PAIR[:1], track_steps=3)
+    assert row.stop_reason == result.meta["stop_reason"]
+    assert row.device == "cpu:cpu x1"
+    assert E.load(PAIR[0], profile="smoke", track_steps=3).path.exists()
 
 
 if __name__ == "__main__":
