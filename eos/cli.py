@@ -2,6 +2,8 @@
 
     eos list [--group G] [--profile P]
     eos run NAME [--profile P] [--lr LR] [--override KEY=VALUE ...] [--no-progress]
+    eos run --group G [--jobs N] [--executor local|slurm|submitit-local] [--devices-per-job K]
+            [--partition P] [--gpus-per-job K] [--time-min M] [--profile P] [--override ...]
     eos show NAME [--profile P] [--lr LR] [--override KEY=VALUE ...] [--json]
     eos publish NAME... [--results DIR]
     eos published
@@ -111,8 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("name", help="experiment name (see `eos list`)")
+    def common(sp: argparse.ArgumentParser, optional: bool = False) -> None:
+        sp.add_argument(
+            "name", nargs="?" if optional else None, help="experiment name (`eos list`)"
+        )
         sp.add_argument("--profile", help="smoke | quick | paper (default: $EOS_PROFILE or quick)")
         sp.add_argument("--lr", type=float, help="override the learning rate")
         sp.add_argument(
@@ -132,8 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("--profile", help="show configurations under this profile")
     r = sub.add_parser("run", help="compute an experiment (cached, resumable)")
-    common(r)
+    common(r, optional=True)
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _group_options(r)
     s = sub.add_parser("show", help="show an experiment's configuration and cached result")
     common(s)
     s.add_argument("--json", action="store_true", help="print provenance and meta as JSON")
@@ -143,6 +148,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("published", help="list the published paper-profile runs")
     _figures_parser(sub)
     return p
+
+
+def _group_options(r: argparse.ArgumentParser) -> None:
+    """``run --group``: the experiment set by parallel workers (eos.experiments.parallel)."""
+    g = r.add_argument_group("a group of experiments in parallel (instead of NAME)")
+    g.add_argument("--group", help="run the group's experiments (see `eos list --group`)")
+    g.add_argument("--jobs", type=int, default=1, help="concurrent workers (default 1)")
+    g.add_argument("--executor", default="local", help="local | slurm | submitit-local")
+    g.add_argument(
+        "--devices-per-job", type=int, help="GPUs per local worker (default: even split)"
+    )
+    g.add_argument("--partition", help="SLURM partition")
+    g.add_argument("--gpus-per-job", type=int, default=1, help="SLURM GPUs per job (default 1)")
+    g.add_argument("--time-min", type=int, default=240, help="SLURM time limit per job (minutes)")
 
 
 def _figures_parser(sub: Any) -> None:
@@ -182,11 +201,36 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from eos import experiments as E
 
+    if (args.name is None) == (args.group is None):
+        raise ValueError("give an experiment NAME or --group G (one of them)")
+    if args.group is not None:
+        return _cmd_run_group(args)
     result = E.run(
         args.name, profile=args.profile, progress=not args.no_progress, **_overrides(args)
     )
     print(result.summary())
     return 0
+
+
+def _cmd_run_group(args: argparse.Namespace) -> int:
+    from eos.experiments import parallel
+
+    rows = parallel.run_group(
+        args.group,
+        profile=args.profile,
+        jobs=args.jobs,
+        executor=args.executor,
+        devices_per_job=args.devices_per_job,
+        slurm={
+            "partition": args.partition,
+            "gpus_per_job": args.gpus_per_job,
+            "time_min": args.time_min,
+        },  # fmt: skip
+        progress=not args.no_progress,
+        **_overrides(args),
+    )
+    print(parallel.summary_table(rows))
+    return 0 if all(r.status == "done" for r in rows) else 1
 
 
 def _cmd_show(args: argparse.Namespace) -> int:

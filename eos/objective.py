@@ -43,7 +43,7 @@ import copy
 import functools
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import flax.linen as nn
@@ -55,6 +55,7 @@ from jax.flatten_util import ravel_pytree
 
 from eos import losses as _losses
 from eos import models as _models
+from eos import sharding as _sharding
 from eos import validate as _validate
 from eos.curvature.derivatives import D, hvp
 from eos.data import Dataset
@@ -96,13 +97,15 @@ def _hvp(f: Callable, p: jax.Array, v: jax.Array) -> jax.Array:
 # --------------------------------------------------------------------------- data layout
 
 
-def _layout(dataset: Dataset, chunk_size: int | None) -> dict[str, jax.Array]:
+def _layout(dataset: Dataset, chunk_size: int | None, mesh: Any = None) -> dict[str, jax.Array]:
     """Device arrays ``x``, ``y``, ``w`` (weights ``1/n``); with ``chunk_size`` a leading chunk
-    axis, the last chunk padded with copies of example 0 of weight 0."""
-    x = np.asarray(dataset.inputs)
-    y = np.asarray(dataset.labels)
+    axis, the last chunk padded with copies of example 0 of weight 0. With a device ``mesh``,
+    equal shards of chunks over its devices (:func:`eos.sharding.layout`)."""
+    x, y = np.asarray(dataset.inputs), np.asarray(dataset.labels)
     n = len(y)
     w = np.full((n,), 1.0 / n, dtype=np.float64)
+    if mesh is not None:
+        return _sharding.layout(x, y, w, chunk_size, mesh)
     if chunk_size is not None:
         c = min(chunk_size, n)
         num_chunks = math.ceil(n / c)
@@ -117,14 +120,16 @@ def _layout(dataset: Dataset, chunk_size: int | None) -> dict[str, jax.Array]:
     return {"x": jnp.asarray(x), "y": jnp.asarray(y), "w": jnp.asarray(w)}
 
 
-def _reduce(q: Callable, p: jax.Array, data: Any, *args: Any) -> Any:
+def _reduce(q: Callable, p: jax.Array, data: Any, *args: Any, vary: Callable | None = None) -> Any:
     """``sum_c q(p, chunk_c, *args)`` by ``lax.scan`` when ``data`` is chunked, else
-    ``q(p, data, *args)``. Each ``q`` call differentiates only its own chunk."""
+    ``q(p, data, *args)``. Each ``q`` call differentiates only its own chunk. ``vary`` marks the
+    accumulator device-varying inside :func:`eos.sharding.reduce`."""
     if data is None or data["w"].ndim == 1:
         return q(p, data, *args)
     first = jax.tree_util.tree_map(lambda a: a[0], data)
     shapes = jax.eval_shape(q, p, first, *args)
     init = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    init = init if vary is None else vary(init)
 
     def body(acc, chunk):
         return jax.tree_util.tree_map(jnp.add, acc, q(p, chunk, *args)), None
@@ -255,6 +260,7 @@ class Objective:
         criterion: _losses.Criterion | None = None,
         model: nn.Module | None = None,
         dataset: Dataset | None = None,
+        mesh: Any = None,
     ) -> None:
         self._chunk_loss = chunk_loss
         self._chunk_correct = chunk_correct
@@ -267,33 +273,29 @@ class Objective:
         self.dataset = dataset
         self._apply = apply
         self._eval_data: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-        loss = chunk_loss
-        self._value = jax.jit(lambda p, data: _reduce(loss, p, data))
+        self.mesh = mesh  # the examples sharded over its devices (eos.sharding), or None
+        self._sum = _sharding.summation(_reduce, mesh)
+        loss, total = chunk_loss, self._sum
+        self._value = jax.jit(lambda p, data: total(loss, p, data))
         self._value_and_grad = jax.jit(
-            lambda p, data: _reduce(lambda p, c: jax.value_and_grad(loss)(p, c), p, data)
+            lambda p, data: total(lambda p, c: jax.value_and_grad(loss)(p, c), p, data)
         )
-        self._grad = jax.jit(lambda p, data: _reduce(lambda p, c: jax.grad(loss)(p, c), p, data))
+        self._grad = jax.jit(lambda p, data: total(lambda p, c: jax.grad(loss)(p, c), p, data))
         self._hvp = jax.jit(
-            lambda p, v, data: _reduce(lambda p, c, v: _hvp(lambda q: loss(q, c), p, v), p, data, v)
+            lambda p, v, data: total(lambda p, c, v: _hvp(lambda q: loss(q, c), p, v), p, data, v)
         )
         self._D = jax.jit(
-            lambda p, order, vs, data: _reduce(
+            lambda p, order, vs, data: total(
                 lambda p, c, vs: D(lambda q: loss(q, c), p, order, *vs), p, data, vs
             ),
             static_argnums=1,
         )
         if chunk_correct is not None:
-            self._accuracy = jax.jit(lambda p, data: _reduce(chunk_correct, p, data))
+            self._accuracy = jax.jit(lambda p, data: total(chunk_correct, p, data))
         else:
             self._accuracy = None
-        self._evaluate = jax.jit(
-            lambda p, data: (
-                (_reduce(loss, p, data), _reduce(chunk_correct, p, data))
-                if chunk_correct is not None
-                else (_reduce(loss, p, data), None)
-            )
-        )
+        correct = (lambda p, d: None) if chunk_correct is None else chunk_correct
+        self._evaluate = jax.jit(lambda p, data: (total(loss, p, data), total(correct, p, data)))
         self._outputs = jax.jit(apply) if apply is not None else None
         self.fn = jax.jit(self._make_fn())
 
@@ -310,18 +312,18 @@ class Objective:
         return cls(lambda p, _data: f(p), None, num_params=num_params)
 
     def _make_fn(self) -> Callable[[jax.Array], jax.Array]:
-        data, loss = self._data, self._chunk_loss
+        data, loss, total = self._data, self._chunk_loss, self._sum
         if data is None or data["w"].ndim == 1:
             return lambda p: loss(p, data)
 
         @jax.custom_jvp
         def fn(p):
-            return _reduce(loss, p, data)
+            return total(loss, p, data)
 
         @fn.defjvp
         def fn_jvp(primals, tangents):
             (p,), (t,) = primals, tangents
-            value, g = _reduce(lambda p, c: jax.value_and_grad(loss)(p, c), p, data)
+            value, g = total(lambda p, c: jax.value_and_grad(loss)(p, c), p, data)
             return value, jnp.dot(g, t.astype(g.dtype))
 
         return fn
@@ -433,7 +435,7 @@ class Objective:
         if data is None:
             _check_compatible(self.dataset, dataset)
             _check_labels(dataset, self.criterion)
-            data = _layout(dataset, self.chunk_size)
+            data = _layout(dataset, self.chunk_size, self.mesh)
             self._eval_data[dataset] = data
         loss, acc = self._evaluate(self._p(p), data)
         return {"loss": loss, "accuracy": acc}
@@ -456,6 +458,8 @@ class Objective:
             parts.append(f"criterion={self.criterion.name}")
         if self.chunk_size is not None:
             parts.append(f"chunk_size={self.chunk_size}")
+        if self.mesh is not None:
+            parts.append(f"devices={self.mesh.devices.size}")
         return f"Objective({', '.join(parts)})"
 
 
@@ -549,6 +553,7 @@ def build(
     *,
     seed: int = 0,
     chunk_size: int | None = None,
+    devices: int | Sequence[Any] | None = None,
     **model_kw: Any,
 ) -> tuple[Objective, jax.Array]:
     """``(objective, p0)`` for ``model`` trained on ``data`` with ``criterion``.
@@ -559,6 +564,8 @@ def build(
     :data:`eos.losses.CRITERIA` (``"mse"`` picks categorical/binary from ``data.num_classes``).
     ``p0``: the flattened initial parameters (``jax.random.PRNGKey(seed)``), float32.
     ``chunk_size``: ghost-batch size (see the module docstring); ``None`` = one full batch.
+    ``devices``: the examples are sharded over these (a count or a list of devices; default
+    every local device, or ``$EOS_DEVICES`` of them: :func:`eos.sharding.run_devices`).
     """
     if not isinstance(data, Dataset):
         raise TypeError(f"data must be an eos.data.Dataset, got {type(data).__name__}")
@@ -573,9 +580,10 @@ def build(
     module = _module(model, data, model_kw)
     p0, unravel0 = _initial_point(module, np.asarray(data.inputs), seed)
     fns = _model_functions(module, unravel0, crit)
+    mesh = _sharding.data_mesh(devices)
     objective = Objective(
         fns.chunk_loss,
-        _layout(data, chunk_size),
+        _layout(data, chunk_size, mesh),
         num_params=int(p0.size),
         unravel=fns.unravel,
         chunk_correct=fns.chunk_correct,
@@ -584,5 +592,6 @@ def build(
         criterion=crit,
         model=module,
         dataset=data,
+        mesh=mesh,
     )
     return objective, p0.astype(jnp.float32)

@@ -183,6 +183,7 @@ def environment_provenance() -> dict[str, Any]:
     import jaxlib
 
     import eos
+    from eos import sharding as _sharding
 
     devices = jax.devices()
     return {
@@ -195,6 +196,9 @@ def environment_provenance() -> dict[str, Any]:
         "backend": jax.default_backend(),
         "device": f"{devices[0].platform}:{devices[0].device_kind}",
         "device_count": len(devices),
+        # the devices a run's objective shards its examples over (eos.sharding: every local
+        # device, or $EOS_DEVICES of them)
+        "devices_used": _sharding.describe(_sharding.data_mesh()),
         "x64_enabled": bool(jax.config.jax_enable_x64),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

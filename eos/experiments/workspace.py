@@ -48,12 +48,15 @@ def pooled(dataset: Any, pool: int) -> Any:
 
 def _key(config: ExperimentConfig) -> tuple:
     from eos import data as _data
+    from eos import sharding
 
     # the data fingerprint: an edited data file is another objective, also within one process
     data = tuple(sorted(config.data_fingerprint().items()))
+    # the devices the examples are sharded over ($EOS_DEVICES may change within one process)
+    devices = tuple(d.id for d in sharding.run_devices())
     return (str(_data.data_root()), data, config.model, config.model_kwargs, config.dataset,
             config.n, config.data_kwargs, config.pool, config.criterion, config.seed,
-            config.chunk_size)  # fmt: skip
+            config.chunk_size, devices)  # fmt: skip
 
 
 def _loader(dataset: str) -> Any:
@@ -66,13 +69,17 @@ def _loader(dataset: str) -> Any:
 
 @lru_cache(maxsize=8)
 def _objective_for(root, data, model, model_kwargs, dataset, n, data_kwargs, pool, criterion,
-                   seed, chunk_size):  # fmt: skip
+                   seed, chunk_size, devices):  # fmt: skip
+    import jax
+
     from eos import objective as _objective
 
     data = pooled(_loader(dataset)(n, root=root, **dict(data_kwargs)), pool)
+    chosen = [d for d in jax.local_devices() if d.id in devices]
     return _objective.build(
-        model, data, criterion, seed=seed, chunk_size=chunk_size, **dict(model_kwargs)
-    )
+        model, data, criterion, seed=seed, chunk_size=chunk_size, devices=chosen,
+        **dict(model_kwargs)
+    )  # fmt: skip
 
 
 def build_objective(config: ExperimentConfig) -> tuple[Any, Any]:
