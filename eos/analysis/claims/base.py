@@ -5,11 +5,21 @@ is computed from a run and which rule decides it, :func:`evaluate` returns a :cl
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BIG_O", "C1", "MIN_STEPS_AFTER", "Claim", "Measure", "Rule", "Verdict", "evaluate"]
+__all__ = [
+    "BIG_O",
+    "C1",
+    "MIN_STEPS_AFTER",
+    "Claim",
+    "Group",
+    "Measure",
+    "Rule",
+    "Verdict",
+    "evaluate",
+]
 
 #: The constant standing for "O(1)" in every rule (Theorem 1's errors, App. E's ratios).
 BIG_O = 10.0
@@ -81,10 +91,21 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Group:
+    """The runs a group claim reads together (e.g. Fig. 6's learning rates): ``results`` (name ->
+    :class:`eos.experiments.Result`) and ``params``, the book's analysis parameters per run name
+    (:func:`eos.experiments.analysis_params`, e.g. Fig. 5's window)."""
+
+    results: Mapping[str, Any]
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Claim:
     """A quantitative claim: ``id``, paper reference ``ref``, one-sentence ``statement``, the
-    ``kind`` of run it applies to (``"gd"``, ``"track"`` or ``"theory"``), the ``quantity``
-    (``run -> Measure``; for theory claims called with ``None``) and the ``rule``."""
+    ``kind`` of run it applies to (``"gd"``, ``"track"``, ``"theory"``, or ``"group:NAME"`` for a
+    claim on the experiment group ``NAME`` as a whole), the ``quantity`` (``run -> Measure``; for
+    theory claims called with ``None``, for group claims with a :class:`Group`) and the ``rule``."""
 
     id: str
     ref: str
