@@ -47,7 +47,12 @@ above, solved *exactly* as the non-negative least-squares problem
 ``scipy.optimize.nnls``). The two agree when the off-diagonal couplings
 :math:`\nabla^3L(u_i, u_j)` are negligible; when two eigenvalues sit on :math:`2/\eta`
 together the eigenbasis is ill-defined and the diagonal restriction is an approximation (no
-semidefinite solver among the dependencies).
+semidefinite solver among the dependencies). It is also expensive there: the eigenvectors
+rotate within the near-degenerate eigenspace from one evaluation to the next, the
+right-hand side is not smooth, and the adaptive integrator's steps fall from about
+:math:`\eta` to :math:`\eta/6` with two eigenvalues at the edge and :math:`\eta/20` with
+three (measured on ``central-fig5``); the semidefinite :math:`\Sigma`, invariant under
+rotations of that eigenspace, would remove both.
 
 **Integration.** Each GD interval :math:`[\eta t, \eta(t+1)]` is integrated by one of
 ``scipy.integrate.solve_ivp``'s adaptive explicit Runge-Kutta pairs (:class:`CentralSettings`:

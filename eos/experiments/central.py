@@ -11,7 +11,8 @@ in float64 and for ``track_steps`` GD steps,
   consecutive midpoints, which cancels a period-2 oscillation);
 * the constrained trajectory :math:`\theta^\dagger_t` (eq. (2), :func:`eos.dynamics.project`,
   :func:`eos.dynamics.constrained_step`);
-* the gradient flow from :math:`\theta_0` (RK45) at time :math:`\eta t`;
+* the gradient flow from :math:`\theta_0` at time :math:`\eta t` (the central flow's
+  Runge-Kutta pair and tolerances);
 * the central flow :math:`w(\eta t)` from :math:`\theta_0` with the ``k`` top eigenvalues
   (:func:`eos.dynamics.central.central_flow`, eigen-solves to relative residual ``eig_tol``),
 
@@ -22,9 +23,13 @@ and records their distances, losses, sharpnesses, :math:`\sigma^2`, :math:`\delt
 Registered runs (:func:`central_experiments`):
 
 * ``central-mlp``: the MLP run of Fig. 1 / Fig. 4 (``mlp-mse-cifar10-lr0.02``'s configuration,
-  one eigenvalue, ``k = 2`` tracked);
+  one eigenvalue at the edge, ``k = 1`` tracked: the second is 25% below :math:`2/\eta` at
+  instability, and a second tracked pair doubles the cost of every eigen-solve);
 * ``central-fig5``: the run of Fig. 5 (``fig5-multiple-unstable``'s objective and learning
-  rate), several eigenvalues at the edge.
+  rate), several eigenvalues at the edge. Its cost grows with their number: two eigenvalues
+  on :math:`2/\eta` at once make the diagonal restriction's right-hand side non-smooth
+  (:mod:`eos.dynamics.central`), and the adaptive steps fall to :math:`\eta/6` (three:
+  :math:`\eta/20`); ``quick`` stops at 200 steps, before the third joins (about step 210).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ __all__ = ["BASES", "CENTRAL_STEPS", "central_experiments", "central_phase"]
 #: GD steps after instability per profile and run.
 CENTRAL_STEPS = {
     "central-mlp": {"smoke": 8, "quick": 120, "paper": 600},
-    "central-fig5": {"smoke": 12, "quick": 300, "paper": 3000},
+    "central-fig5": {"smoke": 12, "quick": 200, "paper": 3000},
 }
 _K = {"central-mlp": 1, "central-fig5": 4}
 _EIG_TOL = 1e-7
