@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 import eos  # noqa: F401  (float64)
-from eos.dynamics.central import central_flow, central_point, complementarity
+from eos.dynamics.central import (
+    TIGHT,
+    CentralSettings,
+    central_flow,
+    central_point,
+    complementarity,
+)
 from eos.objective import Objective
 from eos.theory.toy import ToyModel
 
@@ -118,7 +124,7 @@ def test_two_eigenvalues_solve_their_complementarity_problem():
     w = np.zeros(5)
     U0 = np.eye(5)[:, :2] + 0.1
     for restoring in (0.0, 1.0):
-        p = central_point(obj, w, ETA, U0, restoring=restoring)
+        p = central_point(obj, w, ETA, U0, CentralSettings(restoring=restoring, eig_tol=1e-10))
         np.testing.assert_allclose(p.eigvals, _dense_top2(w), rtol=1e-12)
         slack = _check_complementarity(w, p.sigma2, p.velocity, restoring, 1e-8)
         if restoring:  # S_2 rises faster than kappa*eps: both constraints active
@@ -134,7 +140,8 @@ def test_two_eigenvalues_along_the_flow():
     obj = Objective.from_function(_two_edge_loss, num_params=5)
     U0 = np.eye(5)[:, :2] + 0.1
     states = []
-    kw = dict(lr=ETA, steps=8, U0=U0, checkpoint_every=4)
+    rk45 = CentralSettings(method="RK45", rtol=1e-7, atol=1e-10, eig_tol=1e-10)
+    kw = dict(lr=ETA, steps=8, U0=U0, checkpoint_every=4, settings=rk45)
     full = central_flow(obj, np.zeros(5), on_checkpoint=states.append, **kw)
     t = full["step"]
     np.testing.assert_allclose(full["central/eigvals"][:, 0], 2 / ETA, rtol=1e-12)
@@ -145,3 +152,75 @@ def test_two_eigenvalues_along_the_flow():
     for key in full.keys():
         np.testing.assert_array_equal(resumed[key][:-1], full[key][:-1], err_msg=key)
         np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
+
+
+# ------------------------------------------------------------------ reductions over cycles
+def test_cycle_window_on_constructed_bursts():
+    """Three period-2 bursts of x (starts at 10, 40, 70) on a quiet background: the window
+    runs from the first burst's start to the last one's (two whole cycles); one burst: to
+    the end."""
+    from eos.analysis.central import amplitude, cycle_window, onsets
+
+    t = np.arange(100)
+    x = 1e-4 * (-1.0) ** t
+    for s in (10, 40, 70):
+        x[s : s + 8] = (-1.0) ** t[s : s + 8] * np.array([0.2, 0.5, 1, 0.8, 0.6, 0.4, 0.3, 0.1])
+    assert cycle_window(x) == (9, 69, 2)  # the envelope max(|x_t|, |x_t+1|) starts a step early
+    np.testing.assert_array_equal(onsets(amplitude(x), 0.1), [9, 39, 69])
+    one = np.where(t < 30, x, 1e-4)
+    assert cycle_window(one[:, None]) == (9, 100, 0)
+
+
+def test_window_comparison_on_constructed_series():
+    """Constant predictions against a GD loss that alternates around its mean: the relative
+    errors and the ratios are the closed-form ones."""
+    from eos.analysis.central import window_comparison
+
+    T, lr = 60, 0.1
+    t = np.arange(T)
+    x = np.where((t >= 10) & (t < 20), 0.2, 1e-3) * (-1.0) ** t  # window: 9..60 (one blow-up)
+    s2 = np.zeros((T, 2))
+    s2[:, 0] = 0.01
+    s2[30:35, 1] = 0.005  # a second eigenvalue at the edge for five steps
+    traj = {
+        "gd/x": x[:, None], "gd/loss": 1.0 + 0.1 * (-1.0) ** t,
+        "central/predicted_loss": np.full(T, 1.05), "central/sigma2": s2,
+        "constrained/loss": np.full(T, 0.9), "constrained/delta2": np.full(T, 0.02),
+        "flow/loss": np.full(T, 0.8), "distance/gd_average": np.full(T, 0.1),
+        "distance/gd_average_constrained": np.linspace(0, 1, T),
+        "distance/gd_average_flow": np.full(T, 0.3), "distance/gd": np.full(T, 0.4),
+    }  # fmt: skip
+    out = window_comparison(traj, lr)
+    assert (out["start"], out["stop"], out["cycles"]) == (9, 60, 0)
+    w = slice(9, 60)
+    loss = np.mean(traj["gd/loss"][w])
+    assert out["loss_gd"] == pytest.approx(loss)
+    assert out["loss_err_central"] == pytest.approx(abs(1.05 - loss) / loss)
+    assert out["loss_err_constrained"] == pytest.approx(abs(0.9 + 0.02 / lr - loss) / loss)
+    assert out["loss_err_flow"] == pytest.approx(abs(0.8 - loss) / loss)
+    x2 = np.mean(x[w] ** 2)
+    assert out["sigma2_ratio"] == pytest.approx((0.01 + 5 * 0.005 / 51) / x2)
+    assert out["delta2_ratio"] == pytest.approx(0.02 / x2)
+    assert out["dist_constrained"] == pytest.approx(np.mean(np.linspace(0, 1, T)[w]))
+    assert out["final_constrained"] == 1.0 and out["dist_central"] == pytest.approx(0.1)
+    assert (out["edge_max"], out["edge_steps"]) == (2, 5)
+
+
+def test_default_settings_against_a_tight_reference():
+    """The defaults (RK23, rtol 1e-6, eigen residual 1e-7) against RK45 at rtol 1e-10 with
+    eigen residual 1e-12, on the two-eigenvalue problem over 30 steps (both constraints
+    active). The chapter reports ratios to three digits and distances of 1e-3 of the path or
+    more, so it needs sigma^2 to 1e-4 and the path to 1e-6 of its length (measured: 1.6e-5
+    and 7e-8), at under half the tight run's evaluations (measured: 143 against 422)."""
+    obj = Objective.from_function(_two_edge_loss, num_params=5)
+    U0 = np.eye(5)[:, :2] + 0.1
+    kw = dict(lr=ETA, steps=30, U0=U0)
+    tight = central_flow(obj, np.zeros(5), settings=TIGHT, keep_points=True, **kw)
+    fast = central_flow(obj, np.zeros(5), references={"tight": tight["central/w"]}, **kw)
+    length = np.linalg.norm(np.diff(tight["central/w"], axis=0), axis=1).sum()
+    assert fast["distance/tight"].max() <= 1e-6 * length
+    np.testing.assert_allclose(fast["central/sigma2"], tight["central/sigma2"], rtol=1e-4)
+    assert (
+        fast.meta["evaluations"] <= 5 * 30
+        and 2 * fast.meta["evaluations"] < tight.meta["evaluations"]
+    )

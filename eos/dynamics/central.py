@@ -47,21 +47,34 @@ above, solved *exactly* as the non-negative least-squares problem
 ``scipy.optimize.nnls``). The two agree when the off-diagonal couplings
 :math:`\nabla^3L(u_i, u_j)` are negligible; when two eigenvalues sit on :math:`2/\eta`
 together the eigenbasis is ill-defined and the diagonal restriction is an approximation (no
-semidefinite solver among the dependencies).
+semidefinite solver among the dependencies). It is also expensive there: the eigenvectors
+rotate within the near-degenerate eigenspace from one evaluation to the next, the
+right-hand side is not smooth, and the adaptive integrator's steps fall from about
+:math:`\eta` to :math:`\eta/6` with two eigenvalues at the edge and :math:`\eta/20` with
+three (measured on ``central-fig5``); the semidefinite :math:`\Sigma`, invariant under
+rotations of that eigenspace, would remove both.
 
-**Integration.** Each GD interval :math:`[\eta t, \eta(t+1)]` is integrated by
-``scipy.integrate.solve_ivp``'s adaptive Dormand-Prince RK45 (error control ``rtol``,
-``atol``), the right-hand side evaluated by one compiled kernel (loss, gradient, a warm-started
-block-Lanczos solve for the ``k`` top eigenpairs from the previous vectors, and the ``k``
-third-derivative contractions), then :math:`\sigma^2` by NNLS in float64. (diffrax does not
-fit: the NNLS and the warm starts live outside the traced program.) The flow is stiff only
-along eigenvalues :math:`\le 2/\eta` (the constraint caps the rest), so RK45 takes steps of
-about :math:`\eta`. :func:`central_flow` records every GD time, shows a progress bar and
-resumes bit for bit from its checkpoints.
+**Integration.** Each GD interval :math:`[\eta t, \eta(t+1)]` is integrated by one of
+``scipy.integrate.solve_ivp``'s adaptive explicit Runge-Kutta pairs (:class:`CentralSettings`:
+Bogacki-Shampine ``"RK23"`` by default, Dormand-Prince ``"RK45"``; error control ``rtol``,
+``atol``), the right-hand side evaluated by one compiled kernel (loss, gradient, a
+warm-started block-Lanczos solve for the ``k`` top eigenpairs from the previous vectors, and
+the ``k`` third-derivative contractions), then :math:`\sigma^2` by NNLS in float64. (diffrax
+does not fit: the NNLS and the warm starts live outside the traced program.) The flow is stiff
+only along eigenvalues :math:`\le 2/\eta` (the constraint caps the rest), so the explicit
+pair's stability region allows steps of about :math:`\eta` (RK23: :math:`h S \lesssim 2.5`),
+one step, i.e. three evaluations, per GD interval once the flow is steady; the evaluation at
+the end of an interval (first-same-as-last) is the recorded point, not recomputed. The eigen
+tolerance only needs to sit below the integrator's: the velocity's error is of order
+``eig_tol`` times the eigenvector's sensitivity (a residual ``r`` moves the eigenvector by
+``r S / gap``). ``tests/test_central.py`` measures what the default settings cost against a
+tight reference (RK45 at ``rtol = 1e-10``, eigen residual ``1e-12``). :func:`central_flow`
+records every GD time, shows a progress bar and resumes bit for bit from its checkpoints.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -81,11 +94,56 @@ __all__ = [
     "CentralFlow",
     "CentralIntegrator",
     "CentralPoint",
+    "CentralSettings",
+    "TIGHT",
     "Companion",
     "central_flow",
     "central_point",
     "complementarity",
 ]
+
+
+_METHODS = ("RK23", "RK45")
+
+
+@dataclass(frozen=True)
+class CentralSettings:
+    r"""How the central flow is computed (module docstring), validated on construction.
+
+    Attributes:
+        restoring: the restoring rate :math:`\kappa` in units of ``1/lr`` (0: none).
+        method: ``"RK23"`` (default) or ``"RK45"``, the explicit pair of ``solve_ivp``.
+        rtol, atol: its error control.
+        eig_tol: relative residual of the warm-started eigen-solves; ``eig_max_iters``: their
+            block steps.
+    """
+
+    restoring: float = 1.0
+    method: str = "RK23"
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    eig_tol: float = 1e-7
+    eig_max_iters: int = 200
+
+    def __post_init__(self) -> None:
+        checked = {
+            "restoring": positive_number(self.restoring, "restoring", allow_zero=True),
+            "rtol": positive_number(self.rtol, "rtol"),
+            "atol": positive_number(self.atol, "atol"),
+            "eig_tol": positive_number(self.eig_tol, "eig_tol"),
+            "eig_max_iters": positive_int(self.eig_max_iters, "eig_max_iters"),
+        }
+        if self.method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: Tight settings: the reference the defaults are measured against (tests/test_central.py).
+TIGHT = CentralSettings(method="RK45", rtol=1e-10, atol=1e-13, eig_tol=1e-12, eig_max_iters=400)
 
 
 # ============================================================================ the LCP
@@ -170,22 +228,16 @@ def _assemble(w, loss, g, vals, U, res, G, lr: float, restoring: float) -> Centr
 
 
 def central_point(
-    objective: Any,
-    w: Any,
-    lr: float,
-    U0: Any,
-    *,
-    restoring: float = 1.0,
-    eig_tol: float = 1e-10,
-    eig_max_iters: int = 200,
+    objective: Any, w: Any, lr: float, U0: Any, settings: CentralSettings = CentralSettings()
 ) -> CentralPoint:
     r"""The central flow's right-hand side at ``w`` with the ``k = U0.shape[1]`` top eigenpairs
-    (warm-started from the columns of ``U0``) and restoring rate ``restoring/lr``."""
+    (warm-started from the columns of ``U0``); ``settings``: restoring rate and eigen
+    tolerance (:class:`CentralSettings`)."""
     lr = positive_number(lr, "lr")
     w = jnp.asarray(w, jnp.float64)
     U0 = jnp.asarray(U0, jnp.float64).reshape(w.shape[0], -1)
-    out = _kernel(objective, eig_tol, eig_max_iters)(w, U0)
-    return _assemble(w, *out, lr=lr, restoring=restoring)
+    out = _kernel(objective, settings.eig_tol, settings.eig_max_iters)(w, U0)
+    return _assemble(w, *out, lr=lr, restoring=settings.restoring)
 
 
 # ============================================================================ integration
@@ -198,23 +250,25 @@ class CentralIntegrator:
     numpy state a checkpoint needs (point, eigenvectors, step size, counters).
     """
 
-    def __init__(self, objective: Any, w0: Any, lr: float, U0: Any, *, restoring: float = 1.0,
-                 rtol: float = 1e-7, atol: float = 1e-10, eig_tol: float = 1e-10,
-                 eig_max_iters: int = 200) -> None:  # fmt: skip
+    def __init__(
+        self, objective: Any, w0: Any, lr: float, U0: Any,
+        settings: CentralSettings = CentralSettings(),
+    ) -> None:  # fmt: skip
         self.lr = positive_number(lr, "lr")
-        self.restoring = positive_number(restoring, "restoring", allow_zero=True)
-        self.rtol, self.atol = positive_number(rtol, "rtol"), positive_number(atol, "atol")
-        self._kernel = _kernel(objective, eig_tol, eig_max_iters)
+        self.settings = settings
+        self._kernel = _kernel(objective, settings.eig_tol, settings.eig_max_iters)
         self.t, self.evaluations, self.h = 0, 0, float("nan")
         w0 = np.asarray(w0, np.float64)
         self._U = np.asarray(U0, np.float64).reshape(w0.shape[0], -1)
+        self._last: CentralPoint | None = None
         self.point = self._evaluate(w0)
 
     def _evaluate(self, w: np.ndarray) -> CentralPoint:
         out = self._kernel(jnp.asarray(w), jnp.asarray(self._U))
         self.evaluations += 1
-        p = _assemble(w, *out, lr=self.lr, restoring=self.restoring)
+        p = _assemble(w, *out, lr=self.lr, restoring=self.settings.restoring)
         self._U = p.U  # warm start of the next solve
+        self._last = p
         return p
 
     def _rhs(self, _tau: float, w: np.ndarray) -> np.ndarray:
@@ -227,15 +281,20 @@ class CentralIntegrator:
         # the next interval starts with the largest step of the last one, 20% larger (capped
         # at the interval): steady flows settle at about one RK45 step per interval
         first = None if not np.isfinite(self.h) else min(1.2 * self.h, self.lr)
+        st = self.settings
         sol = scipy.integrate.solve_ivp(
-            self._rhs, (0.0, self.lr), self.point.w, method="RK45", rtol=self.rtol,
-            atol=self.atol, first_step=first,
+            self._rhs, (0.0, self.lr), self.point.w, method=st.method, rtol=st.rtol,
+            atol=st.atol, first_step=first,
         )  # fmt: skip
         if not sol.success:
-            raise RuntimeError(f"central flow: RK45 failed at step {self.t}: {sol.message}")
-        steps = np.diff(sol.t)
-        self.h = float(steps.max())
-        self.point = self._evaluate(sol.y[:, -1])
+            raise RuntimeError(f"central flow: {st.method} failed at step {self.t}: {sol.message}")
+        self.h = float(np.diff(sol.t).max())
+        end = sol.y[:, -1]
+        # the pair's last (first-same-as-last) evaluation is at the end point: reuse it
+        last = self._last
+        self.point = (
+            last if last is not None and np.array_equal(last.w, end) else self._evaluate(end)
+        )
         self.t += 1
         return self.point
 
@@ -252,6 +311,7 @@ class CentralIntegrator:
         for k in ("loss", "predicted_loss"):
             fields[k] = float(fields[k])
         self.point = CentralPoint(**fields)
+        self._last = self.point
         self._U = np.asarray(state["central/U"], np.float64)
         self.t, self.h = int(state["central/t"]), float(state["central/h"])
         self.evaluations = int(state["central/evaluations"])
@@ -311,12 +371,9 @@ def central_flow(
     lr: float,
     steps: int,
     U0: Any,
-    restoring: float = 1.0,
-    rtol: float = 1e-7,
-    atol: float = 1e-10,
-    eig_tol: float = 1e-10,
-    eig_max_iters: int = 200,
+    settings: CentralSettings = CentralSettings(),
     references: Mapping[str, Any] | None = None,
+    keep_points: bool = False,
     companion: Companion | None = None,
     progress: bool = False,
     resume_from: Mapping[str, np.ndarray] | None = None,
@@ -329,10 +386,10 @@ def central_flow(
     Args:
         objective: an :class:`eos.objective.ObjectiveLike` (float64 points).
         w0: the start; ``U0``: ``(d, k)`` start vectors of the ``k`` tracked eigenpairs.
-        restoring: the restoring rate in units of ``1/lr`` (0: none).
-        rtol, atol: RK45's error control; ``eig_tol``: relative residual of the eigen-solves.
+        settings: restoring rate, integrator and tolerances (:class:`CentralSettings`).
         references: ``name -> (steps + 1, d)`` array; records ``distance/<name>``
-            :math:`= \|w(\eta t) - \text{ref}_t\|`.
+            :math:`= \|w(\eta t) - \text{ref}_t\|`; ``keep_points``: also record the points,
+            ``central/w`` (``(steps + 1, d)``: small problems only).
         companion: a :class:`Companion` advanced and checkpointed with the flow.
         progress: a progress bar; ``resume_from`` / ``on_checkpoint`` / ``checkpoint_every``:
             checkpoints (a state dict of numpy arrays) every that many steps.
@@ -340,8 +397,7 @@ def central_flow(
     steps = positive_int(steps, "steps", minimum=0)
     checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
     refs = {k: np.asarray(v) for k, v in (references or {}).items()}
-    integ = CentralIntegrator(objective, w0, lr, U0, restoring=restoring, rtol=rtol, atol=atol,
-                              eig_tol=eig_tol, eig_max_iters=eig_max_iters)  # fmt: skip
+    integ = CentralIntegrator(objective, w0, lr, U0, settings)
     rows: list[dict[str, Any]] = []
     if resume_from is not None:
         integ.restore(resume_from)
@@ -355,6 +411,8 @@ def central_flow(
         while True:
             t, p = integ.t, integ.point
             row = {"step": t, **_central_record(p, integ.evaluations)}
+            if keep_points:
+                row["central/w"] = p.w
             row.update(
                 {f"distance/{k}": float(np.linalg.norm(p.w - v[t])) for k, v in refs.items()}
             )
@@ -374,6 +432,5 @@ def central_flow(
     finally:
         bar.close()
     meta = {"lr": lr, "steps_done": steps, "stop_reason": "completed", "k": integ._U.shape[1],
-            "restoring": restoring, "rtol": rtol, "atol": atol, "eig_tol": eig_tol,
-            "evaluations": integ.evaluations}  # fmt: skip
+            "evaluations": integ.evaluations, **settings.as_dict()}  # fmt: skip
     return CentralFlow(_stack(rows), meta)

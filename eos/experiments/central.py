@@ -11,7 +11,8 @@ in float64 and for ``track_steps`` GD steps,
   consecutive midpoints, which cancels a period-2 oscillation);
 * the constrained trajectory :math:`\theta^\dagger_t` (eq. (2), :func:`eos.dynamics.project`,
   :func:`eos.dynamics.constrained_step`);
-* the gradient flow from :math:`\theta_0` (RK45) at time :math:`\eta t`;
+* the gradient flow from :math:`\theta_0` at time :math:`\eta t` (the central flow's
+  Runge-Kutta pair and tolerances);
 * the central flow :math:`w(\eta t)` from :math:`\theta_0` with the ``k`` top eigenvalues
   (:func:`eos.dynamics.central.central_flow`, eigen-solves to relative residual ``eig_tol``),
 
@@ -22,9 +23,13 @@ and records their distances, losses, sharpnesses, :math:`\sigma^2`, :math:`\delt
 Registered runs (:func:`central_experiments`):
 
 * ``central-mlp``: the MLP run of Fig. 1 / Fig. 4 (``mlp-mse-cifar10-lr0.02``'s configuration,
-  one eigenvalue, ``k = 2`` tracked);
+  one eigenvalue at the edge, ``k = 1`` tracked: the second is 25% below :math:`2/\eta` at
+  instability, and a second tracked pair doubles the cost of every eigen-solve);
 * ``central-fig5``: the run of Fig. 5 (``fig5-multiple-unstable``'s objective and learning
-  rate), several eigenvalues at the edge.
+  rate), several eigenvalues at the edge. Its cost grows with their number: two eigenvalues
+  on :math:`2/\eta` at once make the diagonal restriction's right-hand side non-smooth
+  (:mod:`eos.dynamics.central`), and the adaptive steps fall to :math:`\eta/6` (three:
+  :math:`\eta/20`); ``quick`` stops at 200 steps, before the third joins (about step 210).
 """
 
 from __future__ import annotations
@@ -44,10 +49,10 @@ __all__ = ["BASES", "CENTRAL_STEPS", "central_experiments", "central_phase"]
 #: GD steps after instability per profile and run.
 CENTRAL_STEPS = {
     "central-mlp": {"smoke": 8, "quick": 120, "paper": 600},
-    "central-fig5": {"smoke": 12, "quick": 300, "paper": 3000},
+    "central-fig5": {"smoke": 12, "quick": 200, "paper": 3000},
 }
-_K = {"central-mlp": 2, "central-fig5": 4}
-_EIG_TOL = 1e-10
+_K = {"central-mlp": 1, "central-fig5": 4}
+_EIG_TOL = 1e-7
 _RESTORING = 1.0
 _GROUP = "central"
 
@@ -100,15 +105,19 @@ class _Companions:
     """GD, its time average, theta-dagger and gradient flow beside the central flow
     (:class:`eos.dynamics.central.Companion`)."""
 
-    def __init__(self, objective: Any, theta0, u0, lr: float) -> None:
+    def __init__(self, objective: Any, theta0, u0, lr: float, settings) -> None:
         import jax.numpy as jnp
 
         from eos.dynamics import _ops, constrained_step, project
 
-        self.obj, self.lr = objective, lr
+        self.obj, self.lr, self.settings = objective, lr, settings
         jit = _ops.jit(objective)
         self._grad = jit(lambda o, p: o.value_and_grad(p))
-        self._step = jit(lambda o, cur: constrained_step(o, cur, lr))
+        # theta-dagger to the flow's eigen tolerance (the projection's own default, 1e-10, costs
+        # twice the Lanczos steps for changes far below what the chapter compares)
+        tol = settings.eig_tol
+        self._step = jit(lambda o, cur: constrained_step(o, cur, lr, tol=tol, eig_tol=tol,
+                                                         eig_tol_first=1e-4))  # fmt: skip
         theta0 = jnp.asarray(theta0, jnp.float64)
         self.prev = None
         self.gd = np.asarray(theta0)
@@ -122,8 +131,9 @@ class _Companions:
             return -np.asarray(self._grad(p)[1])
 
         first = None if not np.isfinite(self.h) else min(1.2 * self.h, self.lr)
-        sol = scipy.integrate.solve_ivp(rhs, (0.0, self.lr), self.flow, method="RK45",
-                                        rtol=1e-7, atol=1e-10, first_step=first)  # fmt: skip
+        st = self.settings
+        sol = scipy.integrate.solve_ivp(rhs, (0.0, self.lr), self.flow, method=st.method,
+                                        rtol=st.rtol, atol=st.atol, first_step=first)  # fmt: skip
         self.h = float(np.diff(sol.t).max())
         self.flow = sol.y[:, -1]
 
@@ -187,19 +197,19 @@ def _start_vectors(theta_star, u_star, k: int, seed: int) -> np.ndarray:
 
 def central_phase(config: ExperimentConfig, ws, theta_star, u_star, ckpt, state, progress):
     """The phase of a ``"central"`` run (module docstring) -> (arrays, meta)."""
-    from eos.dynamics.central import central_flow
+    from eos.dynamics.central import CentralSettings, central_flow
 
     lr = config.lr
     theta0 = np.asarray(theta_star, np.float64)
-    companion = _Companions(ws.objective, theta0, u_star, lr)
+    settings = CentralSettings(restoring=_RESTORING, eig_tol=config.eig_tol)
+    companion = _Companions(ws.objective, theta0, u_star, lr, settings)
     flow = central_flow(
         ws.objective,
         theta0,
         lr=lr,
         steps=config.track_steps,
         U0=_start_vectors(theta0, u_star, config.k, config.seed),
-        restoring=_RESTORING,
-        eig_tol=config.eig_tol,
+        settings=settings,
         companion=companion,
         progress=progress,
         resume_from=state,

@@ -18,10 +18,16 @@ from eos.figures.style import COLORS, LABELS
 __all__ = ["comparison_figure", "order_figure"]
 
 
-def comparison_figure(traj: Mapping[str, np.ndarray], lr: float, title: str) -> plt.Figure:
-    """Three panels for one ``"central"`` run (module docstring)."""
+def comparison_figure(
+    traj: Mapping[str, np.ndarray], lr: float, title: str, window: tuple[int, int] | None = None
+) -> plt.Figure:
+    """Three panels for one ``"central"`` run (module docstring); ``window``: the steps the
+    chapter averages over (:func:`eos.analysis.central.cycle_window`), shaded."""
     t = np.asarray(traj["step"])
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    if window is not None:
+        for ax in axes:
+            ax.axvspan(window[0], window[1] - 1, color="0.92", zorder=0)
     ax = axes[0]
     for name, key in (("central", "distance/gd_average"),
                       ("constrained", "distance/gd_average_constrained"),
@@ -48,8 +54,9 @@ def comparison_figure(traj: Mapping[str, np.ndarray], lr: float, title: str) -> 
         if (s2[:, i] > 0).any():
             ax.plot(t, s2[:, i], color=COLORS["central"], alpha=1 - 0.2 * i,
                     label=rf"$\sigma_{i + 1}^2$")  # fmt: skip
-    x2 = cycle_mean(np.asarray(traj["gd/x"])[:, 0] ** 2)
-    ax.plot(t[:-1], x2, color=COLORS["gd"], lw=0.8, label=r"GD: cycle mean of $x_t^2$")
+    x = np.asarray(traj["gd/x"])
+    x2 = cycle_mean(x**2 if x.ndim == 1 else (x**2).sum(axis=1))
+    ax.plot(t[:-1], x2, color=COLORS["gd"], lw=0.8, label=r"GD: cycle mean of $\|x_t\|^2$")
     ax.plot(t, traj["constrained/delta2"], color=COLORS["constrained"], ls=":",
             label=r"$\delta_t^2$ at $\theta^\dagger_t$")  # fmt: skip
     ax.set(xlabel="steps after instability", ylabel="squared oscillation", yscale="log")
