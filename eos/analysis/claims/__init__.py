@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from eos.analysis.claims import runs, theory
+from eos.analysis.claims import runs, scaling, theory
 from eos.analysis.claims.base import (
     BIG_O,
     C1,
@@ -83,7 +83,7 @@ def _ledger(*parts: list[Claim]) -> dict[str, Claim]:
 
 
 #: Every claim of the ledger, by id: the theory claims, then Fig. 1's, then the tracked runs'.
-CLAIMS: dict[str, Claim] = _ledger(theory.CLAIMS, runs.CLAIMS)
+CLAIMS: dict[str, Claim] = _ledger(theory.CLAIMS, runs.CLAIMS, scaling.CLAIMS)
 
 
 def claims_for(kind: str) -> list[Claim]:

@@ -1,0 +1,122 @@
+r"""Theorem 1 as a scaling law: tracked runs of one setting at several learning rates.
+
+Theorem 1 (Sec. 5) bounds the errors of the predicted dynamics by powers of
+:math:`\epsilon = \sup_t \eta\sqrt{\alpha_t}` (Definition 6). One run checks a ratio; a
+*scaling* needs runs at several :math:`\epsilon`. This module registers, as ``"track"``
+experiments of the group ``theorem1-scaling``, the MLP+MSE on CIFAR-10 of App. D (row-space
+coordinates, as the ``mlp-mse-cifar10-*`` runs) at the learning rates of :data:`LRS`, which
+span a factor of at least 4 in :math:`\epsilon` (the spread comes from :math:`\eta` and from
+:math:`\alpha_t` at instability, both growing with :math:`\eta`). Names:
+``thm1-scaling-mlp-lr<eta>``.
+
+Per profile (:data:`SIZES`):
+
+* ``smoke``: the smoke MLP (width 16) on 32 images, a few tracked steps (the pipeline only);
+* ``quick``: the paper's MLP (width 200, depth 2) on a CIFAR-10 subset, enough tracked steps
+  for one self-stabilization cycle (blow-up, return) at every learning rate, the whole group
+  in a few minutes on a 2-core CPU (measured sizes in the comments of :data:`SIZES`);
+* ``paper``: the paper's 5,000 images.
+
+Every run tracks the paper's predicted dynamics (:math:`\hat v_0 = v_0`); the re-anchored
+variant (:mod:`eos.dynamics.reanchored`) is computed from the same first unstable iterate by
+:func:`reanchored_result`, cached beside the run's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eos.experiments.config import Experiment, ExperimentConfig
+
+__all__ = ["GROUP", "LRS", "SIZES", "reanchored_result", "theorem1_scaling_experiments"]
+
+GROUP = "theorem1-scaling"
+#: Learning rates per profile (the smoke MLP is flatter: larger rates reach instability fast).
+LRS: dict[str, tuple[float, ...]] = {
+    "smoke": (0.02, 0.03, 0.045, 0.07),
+    "quick": (0.01, 0.02, 0.03, 0.04),
+    "paper": (0.01, 0.02, 0.03, 0.04),
+}
+#: Sizes per profile.
+SIZES: dict[str, dict[str, Any]] = {
+    "smoke": dict(model_kwargs=dict(width=16, depth=2), n=32, max_steps=200, track_steps=4,
+                  diag_every=4, lambda2_every=2, checkpoint_every=2),
+    "quick": dict(model_kwargs=dict(width=200, depth=2), n=1_000, max_steps=20_000,
+                  track_steps=200, diag_every=50, lambda2_every=10, checkpoint_every=50),
+    "paper": dict(model_kwargs=dict(width=200, depth=2), n=5_000, max_steps=100_000,
+                  track_steps=600, diag_every=50, lambda2_every=50, checkpoint_every=100),
+}  # fmt: skip
+
+
+def _name(lr: float) -> str:
+    return f"thm1-scaling-mlp-lr{lr:g}"
+
+
+def _resolver(index: int) -> Callable[[str], ExperimentConfig]:
+    def resolve(profile: str) -> ExperimentConfig:
+        lr = LRS[profile][index]
+        return ExperimentConfig(
+            name=_name(LRS["paper"][index]),
+            kind="track",
+            model="mlp",
+            dataset="cifar10",
+            criterion="categorical_mse",
+            lr=lr,
+            generalized=False,
+            **SIZES[profile],
+        )
+
+    return resolve
+
+
+def theorem1_scaling_experiments() -> dict[str, Experiment]:
+    """The runs of the group ``theorem1-scaling`` (named by their ``paper`` learning rate)."""
+    out = {}
+    for i, lr in enumerate(LRS["paper"]):
+        name = _name(lr)
+        out[name] = Experiment(
+            name,
+            f"MLP+MSE on CIFAR10, learning rate {i + 1} of {len(LRS['paper'])} "
+            f"(paper: eta = {lr:g}): Theorem 1's errors against eps",
+            "Theorem 1, Definition 6",
+            (GROUP,),
+            _resolver(i),
+        )
+    return out
+
+
+def reanchored_result(result: Any, *, c1: float | None = None, progress: bool = False):
+    """The re-anchored prediction (:func:`eos.dynamics.reanchored.reanchored`) along ``result``
+    (a finished ``"track"`` :class:`eos.experiments.Result`), from its first unstable iterate
+    for as many steps as it tracked; cached as ``reanchored-c1=<c1>.npz`` in the run's folder
+    (:func:`eos.experiments.runner.cached_phase`: atomic, locked, resumable). Returns the
+    arrays (keys in :mod:`eos.dynamics.reanchored`)."""
+    from eos.analysis.claims.base import C1
+    from eos.dynamics.reanchored import reanchored
+    from eos.experiments.runner import cached_phase
+    from eos.experiments.workspace import workspace
+
+    c1 = C1 if c1 is None else float(c1)
+    config = result.config
+    steps = int(result.meta["steps_done"])
+    path = Path(result.path).parent / f"reanchored-c1={c1:g}.npz"
+
+    def compute(_ckpt, _state):
+        ws = workspace(config)
+        arrays = reanchored(
+            ws.objective,
+            ws.reduce(np.asarray(result.theta_star)),
+            ws.reduce(np.asarray(result.u_star)),
+            lr=config.lr,
+            steps=steps,
+            c1=c1,
+            progress=progress,
+        )
+        return arrays, {"kind": "reanchored", "c1": c1, "steps": steps, "config": config.to_dict()}
+
+    arrays, _manifest, _info = cached_phase(path, "reanchored", compute)
+    return arrays
