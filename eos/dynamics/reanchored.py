@@ -125,7 +125,7 @@ def reanchored(
 
     objective = check_objective(objective)
     lr = positive_number(lr, "lr", what="the step size eta")
-    steps = positive_int(steps, "steps")
+    steps = positive_int(steps, "steps", minimum=0)
     c1 = positive_number(c1, "c1")
     theta = flat_vector(theta0, "theta0")
     observe, advance, start = _kernels(objective, lr)
