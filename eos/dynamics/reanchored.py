@@ -79,20 +79,21 @@ def _kernels(objective: Any, lr: float):
 
     def observe(o, theta, P, v):
         f = frame(P.u, P.grad, P.grad_sharpness, lr)
-        loss = o.value(theta)
+        loss, grad = o.value_and_grad(theta)
         x, y = xy(f, theta - P.theta)
         xh, yh = xy(f, v)
         thm_loss, thm_sharp = theorem1(P.loss, f, xh, yh, lr)
         dev = jnp.linalg.norm(theta - P.theta - v)
         hv = o.hvp(P.theta, perp(v, P.u))
         return dict(x=x, y=y, loss=loss, xh=xh, yh=yh, thm_loss=thm_loss, thm_sharp=thm_sharp,
-                    dev=dev, delta=f.delta, eps=f.epsilon), hv  # fmt: skip
+                    dev=dev, delta=f.delta, eps=f.epsilon), (hv, grad)  # fmt: skip
 
-    def advance(o, theta, P, v, hv):
+    def advance(o, theta, P, v, hv_grad):
+        hv, grad = hv_grad
         f = frame(P.u, P.grad, P.grad_sharpness, lr)
         P1 = constrained_step(o, P, lr)
         v1 = predicted_step(v, f, hvp_perp=hv, u_next=P1.u, lr=lr)
-        return theta - lr * o.grad(theta), P1, v1
+        return theta - lr * grad, P1, v1
 
     def start(o, theta, u0):
         return project(o, theta, lr, u0, substeps=6, tol=1e-9, eig_tol=1e-10, eig_max_iters=32)

@@ -30,10 +30,11 @@ def reanchored_result(result: Any, *, c1: float | None = None, progress: bool = 
 
     def compute(_ckpt, _state):
         ws = workspace(config)
+        # reduce in float64, as the runner does: the same first unstable iterate as the tracker
         arrays = reanchored(
             ws.objective,
-            ws.reduce(np.asarray(result.theta_star)),
-            ws.reduce(np.asarray(result.u_star)),
+            ws.reduce(np.asarray(result.theta_star, np.float64)),
+            ws.reduce(np.asarray(result.u_star, np.float64)),
             lr=config.lr,
             steps=steps,
             c1=c1,
