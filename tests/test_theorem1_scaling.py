@@ -92,6 +92,10 @@ def test_run_errors_windows_worst_median_and_hypotheses():
     assert paper["deviation_median"] == pytest.approx(1e-3 / 0.2)
     assert paper["min_x_over_delta"] == pytest.approx(1e-6)
     assert paper["horizon"] == pytest.approx(21 * 0.05)
+    # the same prediction over the whole run sees the offset at step 30
+    whole = out["paper-run"]
+    assert (whole["start"], whole["end"]) == (0, 59) and whole["loss_step"] == 30
+    assert whole["loss_worst"] == pytest.approx(lr * 1e-2 / 0.04)
     # re-anchored: from the anchor (10) until |x_hat| < c1 delta (25): steps 10..24, with the
     # loss offset at step 30 outside and the worst sharpness error 0.25 everywhere
     assert (anch["start"], anch["end"]) == (10, 24)

@@ -4,7 +4,8 @@ One panel per quantity (loss, sharpness, deviation): the worst error over the co
 each run, normalized as in :mod:`eos.analysis.theorem1_scaling`
 (:math:`\eta|\cdot|/\delta^2`, :math:`\eta|\cdot|`, :math:`|\cdot|/\delta`), against the run's
 :math:`\epsilon = \sup_t\eta\sqrt{\alpha_t}` (Definition 6), log-log, for the paper's prediction
-(:math:`\hat v_0 = v_0`, open markers) and the re-anchored one (filled), each with its fitted
+(:math:`\hat v_0 = v_0`, open circles over :math:`t \le 1/\epsilon_0`, open squares over the
+whole run) and the re-anchored one (filled), each with its fitted
 line and slope, beside a reference line of Theorem 1's order :math:`\epsilon^p`; the median
 errors are drawn as small markers.
 """
@@ -26,6 +27,8 @@ _LABELS = {"loss": r"$\eta\,|L - L^\dagger - \hat x^2/\eta|\,/\,\delta^2$",
            "sharpness": r"$\eta\,|S - 2/\eta - \hat y - (\nabla S\cdot u)\hat x|$",
            "deviation": r"$\|\theta - \theta^\dagger - \hat v\|\,/\,\delta$"}  # fmt: skip
 _STYLE = {"paper": dict(mfc="none", color=COLORS["predicted"], label=r"$\hat v_0 = v_0$"),
+          "paper-run": dict(marker="s", mfc="none", color=COLORS["threshold"],
+                            label=r"$\hat v_0 = v_0$, whole run"),
           "reanchored": dict(color=COLORS["gd"], label="re-anchored")}  # fmt: skip
 
 
@@ -40,8 +43,13 @@ def plot_theorem1_scaling(table: Any, *, title: str | None = None) -> Figure:
             style = dict(_STYLE[variant])
             color = style["color"]
             p, c = fit_slope(eps, worst)
+            style.setdefault("marker", "o")
             ax.loglog(
-                eps, worst, "o", ms=6, **{**style, "label": f"{style['label']}, slope {p:.2f}"}
+                eps,
+                worst,
+                ls="none",
+                ms=6,
+                **{**style, "label": f"{style['label']}, slope {p:.2f}"},
             )
             ax.loglog(eps, np.asarray(rows[f"{q}_median"], float), ".", color=color, ms=4)
             if np.isfinite(p):
