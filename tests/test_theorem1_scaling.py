@@ -223,3 +223,17 @@ def test_without_anchors_it_is_the_trackers_prediction(cubic):
     np.testing.assert_array_equal(anchored["predicted/x"][:t1], paper["predicted/x"][:t1])
     after = slice(t1, t1 + 10)
     assert anchored["theorem1/deviation"][after].max() < paper["theorem1/deviation"][after].max()
+
+
+def test_scaling_figure_labels_the_fitted_slopes():
+    from eos.figures.theorem1_scaling import plot_theorem1_scaling
+
+    eps = np.array([0.02, 0.04, 0.08, 0.16])
+    rows = []
+    for variant in ts.VARIANTS:
+        t = _table(eps, [{q: e ** ts.ORDERS[q] for q in ts.QUANTITIES} for e in eps], variant)
+        t[[f"{q}_median" for q in ts.QUANTITIES]] = t[[f"{q}_worst" for q in ts.QUANTITIES]] / 2
+        rows.append(t)
+    fig = plot_theorem1_scaling(pd.concat(rows, ignore_index=True))
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert "re-anchored, slope 2.00" in labels and len(fig.axes) == 3

@@ -17,6 +17,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from eos.analysis.theorem1_scaling import ORDERS, QUANTITIES, VARIANTS, fit_slope
 from eos.figures.style import COLORS
@@ -61,6 +62,9 @@ def plot_theorem1_scaling(table: Any, *, title: str | None = None) -> Figure:
             ref = grid ** ORDERS[q] / grid[-1] ** ORDERS[q] * np.nanmax(table[f"{q}_worst"])
             ax.loglog(grid, ref, ":", color=COLORS["threshold"], lw=1.0,
                       label=rf"order $\epsilon^{{{ORDERS[q]:g}}}$")  # fmt: skip
+        ticks = [float(table["eps"][ok].min()), float(table["eps"][ok].max())]
+        ax.set_xticks(ticks, [f"{e:.3g}" for e in ticks])  # the range (often under a decade)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(r"$\epsilon = \sup_t \eta\sqrt{\alpha_t}$")
         ax.set_title(_LABELS[q], fontsize=9)
         ax.legend(fontsize=7)
