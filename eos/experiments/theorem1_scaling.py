@@ -43,6 +43,12 @@ LRS: dict[str, tuple[float, ...]] = {
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": dict(model_kwargs=dict(width=16, depth=2), n=32, max_steps=400, track_steps=4,
                   diag_every=4, lambda2_every=2, checkpoint_every=2),
+    # quick, measured 3 Dec 2026 on the 2-core CPU under a load of ~9 (other jobs): n = 250 hits
+    # the App. D.3 eigengap stop before any blow-up (10-100 tracked steps); at n = 1,000: eta = 0.01
+    # instability at step 963, blow-up at tracked step 88-104, 200 steps completed (track 639 s,
+    # re-anchored pass 639 s); 0.02: 303, 100 steps to the eigengap stop (269 s + 309 s); 0.03: 149,
+    # 60 steps (199 s + 259 s); 0.04: 86, 40 steps (118 s + 140 s): about 40 minutes in all, far
+    # over the 4-minute aim, and eps spans only a factor 2.7 (0.061-0.163; alpha falls as eta grows)
     "quick": dict(model_kwargs=dict(width=200, depth=2), n=1_000, max_steps=20_000,
                   track_steps=200, diag_every=50, lambda2_every=10, checkpoint_every=50),
     "paper": dict(model_kwargs=dict(width=200, depth=2), n=5_000, max_steps=100_000,
