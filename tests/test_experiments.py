@@ -74,6 +74,9 @@ FIG1_LRS = {"fig1-mlp": 0.02, "fig1-mlp-lr0.04": 0.04, "fig1-mlp-lr0.01": 0.01,
             "fig1-mlp-lr0.005": 0.005}  # fmt: skip
 # The central-flow chapter's runs (beyond the paper): one per run they compare against.
 CENTRAL = {"central-mlp": "mlp-mse-cifar10-lr0.02", "central-fig5": "fig5-multiple-unstable"}
+# eos.experiments.theorem1_scaling: the MLP at four learning rates
+THEOREM1_SCALING = ("thm1-scaling-mlp-lr0.01", "thm1-scaling-mlp-lr0.02", "thm1-scaling-mlp-lr0.03",
+                    "thm1-scaling-mlp-lr0.04")  # fmt: skip
 IMPLICATIONS = {
     "fig5": ["fig5-multiple-unstable"],
     "fig6": ["fig6-c0.25", "fig6-c0.5", "fig6-c1", "fig6-c1.5", "fig6-inverse-sharpness"],
@@ -101,7 +104,11 @@ def test_every_experiment_resolves_under_every_profile(profile):
     names = E.list_experiments()
     n_app = len(FIG1_LRS) + sum(len(v) for v in APP_E_LRS.values())
     n_implications = sum(len(v) for v in IMPLICATIONS.values())
-    assert len(names) == len(set(names)) == n_app + n_implications + len(CENTRAL)
+    assert (
+        len(names)
+        == len(set(names))
+        == n_app + n_implications + len(CENTRAL) + len(THEOREM1_SCALING)
+    )
     keys = {}
     for name in names:
         cfg = E.get_config(name, profile=profile)
@@ -239,7 +246,11 @@ def test_selected_runs_per_profile():
     fig1_quick = set(E.selected("fig1", "quick"))
     central = set(E.selected("central", "quick"))
     assert central == set(CENTRAL)
-    assert set(E.selected("all", "quick")) == set(quick) | fig1_quick | set(implications) | central
+    scaling = set(E.selected("theorem1-scaling", "quick"))
+    assert scaling == set(THEOREM1_SCALING)
+    assert set(E.selected("all", "quick")) == (
+        set(quick) | fig1_quick | set(implications) | central | scaling
+    )
     assert E.selected("fig4", "quick") == []  # Fig. 4's learning rates are all below the largest
     for slug in E.SETTINGS:  # one run per setting, a member of the group
         (name,) = E.selected(slug, "quick")

@@ -17,6 +17,7 @@ from eos.experiments.central import central_experiments
 from eos.experiments.config import Experiment, ExperimentConfig, apply_overrides
 from eos.experiments.implications import implications_experiments
 from eos.experiments.settings import QUICK_LRS, SETTINGS, app_experiments, setting_of
+from eos.experiments.theorem1_scaling import theorem1_scaling_experiments
 
 __all__ = [
     "EXPERIMENTS",
@@ -34,6 +35,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     **app_experiments(),
     **implications_experiments(),
     **central_experiments(),
+    **theorem1_scaling_experiments(),
 }
 GROUPS: tuple[str, ...] = (
     "all",
@@ -48,6 +50,7 @@ GROUPS: tuple[str, ...] = (
     "warmup",
     "sam",
     "central",
+    "theorem1-scaling",
 )
 
 

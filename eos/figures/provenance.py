@@ -82,6 +82,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("fig3-period", "conserved_quantity", "Sec. 4.2, eq. (4)"),
     FigureSpec("thm1-mlp-mse", "coupling_theorem", "Theorem 1", ("mlp-mse-cifar10-lr0.02",)),
     FigureSpec("appE-*", "coupling_theorem", "App. E", ("{setting}",)),
+    FigureSpec("thm1-scaling", "theorem1_scaling", "Theorem 1, Definition 6", ("theorem1-scaling",)),
     FigureSpec("fig4-mlp-mse-paper", "architectures", "Fig. 4", ("mlp-mse-cifar10",), True),
     FigureSpec("fig4-resnet18-*", "architectures", "App. G", ("{setting}",)),
     FigureSpec("fig4-*", "architectures", "Fig. 4", ("{setting}",)),

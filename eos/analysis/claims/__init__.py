@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from eos.analysis.claims import appendices, implications, runs, theory
+from eos.analysis.claims import appendices, implications, runs, scaling, theory
 from eos.analysis.claims.base import (
     BIG_O,
     C1,
@@ -95,8 +95,8 @@ def _ledger(*parts: list[Claim]) -> dict[str, Claim]:
 
 
 #: Every claim of the ledger, by id: the theory claims, then Fig. 1's, the tracked runs', App. F's
-#: and App. H's, and the implications group's.
-CLAIMS: dict[str, Claim] = _ledger(theory.CLAIMS, runs.CLAIMS, appendices.CLAIMS,
+#: and App. H's, and the implications group's (Theorem 1's scaling law after the tracked runs').
+CLAIMS: dict[str, Claim] = _ledger(theory.CLAIMS, runs.CLAIMS, scaling.CLAIMS, appendices.CLAIMS,
                                    implications.CLAIMS)  # fmt: skip
 
 #: The book chapter (document name) that discusses each claim, by the claim id's prefix.
@@ -106,13 +106,18 @@ CHAPTERS: dict[str, str] = {
     "sec6": "architectures", "lemma13": "architectures", "thm1": "coupling_theorem",
     "appE": "architectures", "appF": "generalized_dynamics", "appH": "scale_invariant",
     "fig5": "implications", "fig6": "implications", "warmup": "implications",
-    "sam": "implications",
+    "sam": "implications", "thm1-scaling": "theorem1_scaling",
 }  # fmt: skip
 
 
 def chapter_of(claim_id: str) -> str:
-    """The chapter of :data:`CHAPTERS` that discusses ``claim_id``."""
-    return CHAPTERS[claim_id.split("-")[0]]
+    """The chapter of :data:`CHAPTERS` that discusses ``claim_id`` (the longest matching prefix
+    of its dash-separated parts)."""
+    parts = claim_id.split("-")
+    for n in range(len(parts), 0, -1):
+        if "-".join(parts[:n]) in CHAPTERS:
+            return CHAPTERS["-".join(parts[:n])]
+    raise KeyError(f"claim {claim_id!r} has no chapter in CHAPTERS")
 
 
 def claims_for(kind: str) -> list[Claim]:
