@@ -34,6 +34,10 @@ Usage::
     python benchmarks/throughput.py --arch cnn --size paper --dtype float64 --n 500
     python benchmarks/throughput.py --quick --arch mlp  # smoke size, float64: seconds
 
+``--conv`` adds the float64 convolution's two candidate lowerings on the paper CNN's layers
+(:func:`conv_lowerings`: XLA's convolution, which the models use, against im2col patches and
+one matrix multiply), forward and both transposes.
+
 ``--json PATH`` writes every row (and the matmul rates) as JSON; the Markdown table goes to
 stdout. The machine is shared: the load average is printed with the table; quote timings
 with it. Run from the repository root (or with it on ``PYTHONPATH``).
@@ -223,6 +227,63 @@ def measure(
     return row
 
 
+# --------------------------------------------------------------------------- conv lowerings
+
+
+def _conv_xla(x: jax.Array, w: jax.Array) -> jax.Array:
+    """The models' lowering: XLA's convolution (``nn.Conv``, 3x3, stride 1, SAME)."""
+    dims = ("NHWC", "HWIO", "NHWC")
+    return jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=dims)
+
+
+def _conv_patches(x: jax.Array, w: jax.Array) -> jax.Array:
+    """The same convolution as one matrix multiply: the 9 shifted copies of the padded input
+    concatenated along the channels (im2col), times the ``(9 C_in, C_out)`` kernel."""
+    b, h, wd, c = x.shape
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    cols = jnp.concatenate(
+        [xp[:, i : i + h, j : j + wd, :] for i in range(3) for j in range(3)], -1
+    )
+    return (cols.reshape(-1, 9 * c) @ w.reshape(9 * c, -1)).reshape(b, h, wd, -1)
+
+
+def conv_lowerings(dtype: str, batch: int, repeats: int) -> list[dict[str, Any]]:
+    """GFLOP/s of the paper CNN's two 3x3 layers (32x32x3 -> 32, 16x16x32 -> 32 on ``batch``
+    images) in both lowerings: the forward convolution and its two transposes, the gradient
+    with respect to the input (``dx``) and to the kernel (``dw``), each ``2 B H W 9 C_in
+    C_out`` FLOPs."""
+    out = []
+    for h, c in ((32, 3), (16, 32)):
+        x = jax.random.normal(jax.random.PRNGKey(0), (batch, h, h, c), dtype)
+        w = jax.random.normal(jax.random.PRNGKey(1), (3, 3, c, 32), dtype)
+        g = jnp.ones((batch, h, h, 32), dtype)
+        flops = 2.0 * batch * h * h * 9 * c * 32
+        for name, f in (("xla", _conv_xla), ("patches", _conv_patches)):
+            ops = {
+                "fwd": jax.jit(f),
+                "dx": jax.jit(lambda x, w, g, f=f: jax.vjp(lambda x: f(x, w), x)[1](g)[0]),
+                "dw": jax.jit(lambda x, w, g, f=f: jax.vjp(lambda w: f(x, w), w)[1](g)[0]),
+            }
+            args = {"fwd": (x, w), "dx": (x, w, g), "dw": (x, w, g)}
+            row = {"layer": f"{h}x{h}x{c}->32", "lowering": name, "dtype": dtype, "batch": batch}
+            for k, op in ops.items():
+                _, t = best_time(lambda op=op, a=args[k]: op(*a), repeats)
+                row[k] = flops / t
+            out.append(row)
+    return out
+
+
+def conv_table(rows: list[dict[str, Any]]) -> str:
+    out = ["| layer | lowering | dtype | forward GFLOP/s | dx GFLOP/s | dw GFLOP/s |",
+           "| --- | --- | --- | ---: | ---: | ---: |"]  # fmt: skip
+    for r in rows:
+        out.append(
+            f"| {r['layer']} | {r['lowering']} | {r['dtype']} | {r['fwd'] / 1e9:.3g} "
+            f"| {r['dx'] / 1e9:.3g} | {r['dw'] / 1e9:.3g} |"
+        )
+    return "\n".join(out)
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -277,6 +338,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--quick", action="store_true", help="smoke sizes, float64, 1 repeat, no tracked step"
     )
+    p.add_argument(
+        "--conv", action="store_true", help="also compare the two float64/32 conv lowerings"
+    )
     p.add_argument("--json", help="write the rows as JSON to this path")
     args = p.parse_args(argv)
     if args.quick:
@@ -301,10 +365,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(f"{env['device']}, {env['cpu_count']} CPUs, JAX {env['jax']}, "
           f"load average {env['load_average'][0]:.2f} ({env['date']})")  # fmt: skip
     print(table(rows))
+    conv = []
+    if args.conv:
+        conv = [r for d in args.dtype for r in conv_lowerings(d, min(args.n or 250, 250), 3)]
+        print("\n" + conv_table(conv))
     if args.json:
         rates = [{"m": m, "dtype": d, "flops_per_s": r} for (m, d), r in sorted(_MATMUL.items())]
         Path(args.json).write_text(
-            json.dumps({"environment": env, "matmul": rates, "rows": rows}, indent=1)
+            json.dumps({"environment": env, "matmul": rates, "rows": rows, "conv": conv}, indent=1)
         )
     return rows
 

@@ -71,3 +71,25 @@ def test_matmul_side_and_rate():
     assert T.matmul_side(1.0) == 128 and T.matmul_side(1e15) == 1536
     assert T.matmul_rate(128, "float64", 1) > 0
     jax.block_until_ready(jnp.zeros(1))
+
+
+def test_patches_lowering_is_the_same_convolution():
+    """The benchmark's im2col candidate computes XLA's convolution (float64, 1e-12), and its
+    rows carry the forward and both transposes."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3), jnp.float64)
+    w = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 3, 5), jnp.float64)
+    a, b = T._conv_xla(x, w), T._conv_patches(x, w)
+    assert float(jnp.max(jnp.abs(a - b))) <= 1e-12 * float(jnp.max(jnp.abs(a)))
+    # an independent direct sum over the 3x3 window of the zero-padded input
+    xp = np.pad(np.asarray(x), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    direct = sum(
+        np.einsum("bhwc,co->bhwo", xp[:, i : i + 8, j : j + 8], np.asarray(w)[i, j])
+        for i in range(3)
+        for j in range(3)
+    )
+    np.testing.assert_allclose(np.asarray(a), direct, rtol=0, atol=1e-12 * np.abs(direct).max())
+    rows = T.conv_lowerings("float64", 2, 1)
+    assert {(r["layer"], r["lowering"]) for r in rows} == {
+        (layer, low) for layer in ("32x32x3->32", "16x16x32->32") for low in ("xla", "patches")
+    }
+    assert all(r[k] > 0 for r in rows for k in ("fwd", "dx", "dw"))
