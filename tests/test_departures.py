@@ -72,3 +72,16 @@ def test_departures_table_covers_every_run_of_the_profile(capsys, profile):
             assert f"{q.lr:g} ({p.lr:g})" in rows[name]
         if name in rows and q.n != p.n:
             assert f"n {q.n} ({p.n})" in rows[name]
+
+
+def test_gpu_page_table_is_the_commands_output(capsys):
+    """book/reproducing_gpu.md pastes `eos list --profile quick --departures`: regenerate it
+    when a quick size or learning rate changes."""
+    from pathlib import Path
+
+    assert cli.main(["list", "--profile", "quick", "--departures"]) == 0
+    table = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("|")]
+    page = Path(__file__).resolve().parents[1] / "book" / "reproducing_gpu.md"
+    lines = page.read_text().splitlines()
+    start = lines.index(table[0])
+    assert lines[start : start + len(table)] == table
