@@ -73,6 +73,7 @@ format: $(VENV)/.installed-test
 benchmarks: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/curvature.py
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/throughput.py --n 500 --json _build/throughput.json
 
 clean:
 	rm -rf _build figures

@@ -1,6 +1,6 @@
 """Command line: ``python -m eos`` (or the ``eos`` script).
 
-    eos list [--group G] [--profile P]
+    eos list [--group G] [--profile P] [--departures]
     eos run NAME [--profile P] [--lr LR] [--override KEY=VALUE ...] [--no-progress]
     eos run --group G [--jobs N] [--executor local|slurm|submitit-local] [--devices-per-job K]
             [--partition P] [--gpus-per-job K] [--time-min M] [--profile P] [--override ...]
@@ -135,6 +135,11 @@ def _parser() -> argparse.ArgumentParser:
         "| a setting slug",
     )
     ls.add_argument("--profile", help="show configurations under this profile")
+    ls.add_argument(
+        "--departures",
+        action="store_true",
+        help="a Markdown table of the runs whose size or learning rate departs from the paper",
+    )
     r = sub.add_parser("run", help="compute an experiment (cached, resumable)")
     common(r, optional=True)
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -180,6 +185,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_list(args: argparse.Namespace) -> int:
     from eos import experiments as E
     from eos import profiles
+    from eos.experiments import departures
 
     names = E.experiments_for(args.group) if args.group else E.list_experiments()
     prof = (
@@ -187,14 +193,32 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if args.profile is None
         else profiles.validate_profile(args.profile)
     )
-    print(f"{len(names)} experiment(s), profile {prof!r}:")
+    if args.departures:  # the runs this profile makes (`eos run --group`)
+        return _print_departures(E.selected(args.group or "all", prof), prof)
+    print(f"{len(names)} experiment(s), profile {prof!r} (≠paper: the fields in which the run "
+          "departs from the paper's; `eos show NAME` gives both values):")  # fmt: skip
     for name in names:
         exp = E.EXPERIMENTS[name]
         c = exp.config(prof)
+        mark = departures.marker(departures.departures(name, prof))
         print(
             f"  {name:34s} {exp.paper_ref:24s} {c.kind:8s} n={c.n:<5d} lr={c.lr_text():<12s} "
-            f"track_steps={c.track_steps}"
+            f"track_steps={c.track_steps}" + (f"  {mark}" if mark else "")
         )
+    return 0
+
+
+def _print_departures(names: Sequence[str], prof: str) -> int:
+    """``list --departures``: one Markdown line per run departing from the paper."""
+    from eos.analysis.tables import markdown_table
+    from eos.experiments import departures
+
+    rows = departures.departure_rows(list(names), prof)
+    print(f"{len(rows)} of {len(names)} experiment(s) depart from the paper under {prof!r} "
+          "(profile value, paper value in parentheses):")  # fmt: skip
+    if rows:
+        table = {r["experiment"]: {"size": r["size"], "lr": r["lr"]} for r in rows}
+        print(markdown_table(table, index_name="experiment"))
     return 0
 
 
@@ -244,6 +268,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         else profiles.validate_profile(args.profile)
     )
     print(E.describe(args.name, profile=prof, **ov))
+    _print_show_departures(args.name, prof, ov)
     try:
         result = E.load(args.name, profile=prof, **ov)
     except FileNotFoundError as exc:
@@ -254,6 +279,22 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"provenance": result.provenance, "meta": result.meta}, indent=2))
     return 0
+
+
+def _print_show_departures(name: str, prof: str, overrides: dict[str, Any]) -> None:
+    """``show``: the paper's value next to this run's, for each field in which they differ."""
+    from eos import experiments as E
+    from eos.experiments import departures
+
+    deps = departures.compare(
+        E.get_config(name, profile="paper"), E.get_config(name, profile=prof, **overrides)
+    )
+    if not deps:
+        print(f"as in the paper: the {prof!r} run has the paper's sizes and learning rate")
+        return
+    print(f"departs from the paper under {prof!r} (field: this run, paper):")
+    for d in deps:
+        print(f"  {d.field}: {d.profile}  (paper: {d.paper})")
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
