@@ -6,7 +6,7 @@
             [--partition P] [--gpus-per-job K] [--time-min M] [--profile P] [--override ...]
     eos show NAME [--profile P] [--lr LR] [--override KEY=VALUE ...] [--json]
     eos publish NAME... [--results DIR]
-    eos published
+    eos published [--timings]
     eos figures [--profile P] [--bibtex]
 
 ``--profile`` defaults to ``EOS_PROFILE`` (see :mod:`eos.profiles`). ``--override`` takes a
@@ -150,7 +150,10 @@ def _parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="copy finished paper-profile runs into published/")
     pub.add_argument("names", nargs="+", help="experiment names")
     pub.add_argument("--results", help="results folder to take them from (default: the cache)")
-    sub.add_parser("published", help="list the published paper-profile runs")
+    pd_ = sub.add_parser("published", help="list the published paper-profile runs")
+    pd_.add_argument(
+        "--timings", action="store_true", help="a Markdown table of their recorded wall times"
+    )
     _figures_parser(sub)
     return p
 
@@ -310,6 +313,14 @@ def _cmd_published(args: argparse.Namespace) -> int:
     from eos.experiments import published
 
     rows = published.published()
+    if getattr(args, "timings", False):
+        from eos.analysis.tables import markdown_table
+        from eos.experiments.timings import timing_rows
+
+        runs = {r["name"]: published.load_published(r["name"]) for r in rows}
+        table = {t.pop("experiment"): t for t in timing_rows(runs)}
+        print(markdown_table(table, index_name="experiment"))
+        return 0
     print(f"{len(rows)} published run(s) in {published.bundle_dir()}:")
     for r in rows:
         print(

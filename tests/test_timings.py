@@ -33,3 +33,18 @@ def test_rows_carry_the_recorded_wall_times_and_the_time_per_step():
 def test_a_result_without_wall_times_is_refused_by_name():
     with pytest.raises(ValueError, match="old-run"):
         timing_rows({"old-run": _result({})})
+
+
+def test_gpu_page_pastes_the_published_timings(capsys):
+    """book/reproducing_gpu.md pastes `eos published --timings`: regenerate it when a run is
+    published (the bundle is in the repository, so the output is the same everywhere)."""
+    from pathlib import Path
+
+    from eos import cli
+
+    assert cli.main(["published", "--timings"]) == 0
+    table = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("|")]
+    page = Path(__file__).resolve().parents[1] / "book" / "reproducing_gpu.md"
+    lines = page.read_text().splitlines()
+    start = lines.index(table[0])
+    assert lines[start : start + len(table)] == table
