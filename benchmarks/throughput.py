@@ -34,6 +34,10 @@ Usage::
     python benchmarks/throughput.py --arch cnn --size paper --dtype float64 --n 500
     python benchmarks/throughput.py --quick --arch mlp  # smoke size, float64: seconds
 
+``--lowering xla matmul`` measures the CNN and ResNet18 with both lowerings of their
+convolutions side by side (:mod:`eos.convolution`: XLA's convolution, which the models used
+until the im2col lowering replaced it, and the im2col lowering, their default now).
+
 ``--conv`` adds the float64 convolution's two candidate lowerings on the paper CNN's layers
 (:func:`conv_lowerings`: XLA's convolution, which the models use, against im2col patches and
 one matrix multiply), forward and both transposes.
@@ -62,6 +66,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import eos  # noqa: E402,F401  (float64)
+from eos.convolution import LOWERINGS  # noqa: E402
 
 #: Architecture -> the App. E/G setting whose sizes it is measured at.
 ARCHS = {
@@ -70,6 +75,8 @@ ARCHS = {
     "resnet18": "resnet18-mse-cifar10cd",
     "transformer": "transformer-mse-sst2",
 }
+#: The architectures with convolutions (``--lowering`` applies to them).
+CONV_ARCHS = ("cnn", "resnet18")
 SIZES = ("paper", "quick", "smoke")
 DTYPES = ("float64", "float32")
 KERNELS = ("loss", "grad", "hvp")
@@ -127,18 +134,21 @@ def matmul_rate(m: int, dtype: str, repeats: int) -> float:
 # --------------------------------------------------------------------------- one configuration
 
 
-def configuration(arch: str, size: str, n: int | None) -> Any:
+def configuration(arch: str, size: str, n: int | None, conv: str | None = None) -> Any:
     """The registered configuration of ``arch``'s setting at the largest App. E/G learning rate
-    under profile ``size`` (``n``: fewer examples, at most the profile's)."""
+    under profile ``size`` (``n``: fewer examples, at most the profile's; ``conv``: the
+    convolution lowering of the CNN and ResNet18, :mod:`eos.convolution`)."""
     from eos import experiments as E
     from eos.experiments.settings import SETTINGS
 
     setting = SETTINGS[ARCHS[arch]]
     name = f"{setting.slug}-lr{max(setting.lrs):g}"
-    config = E.get_config(name, profile=size)
-    if n is not None and n < config.n:
-        config = E.get_config(name, profile=size, n=n)
-    return config
+    overrides: dict[str, Any] = {}
+    if n is not None and n < E.get_config(name, profile=size).n:
+        overrides["n"] = n
+    if conv is not None and arch in CONV_ARCHS:
+        overrides["model_kwargs"] = {"conv": conv}
+    return E.get_config(name, profile=size, **overrides)
 
 
 def _kernel_calls(objective: Any, p: jax.Array, v: jax.Array) -> dict[str, Callable]:
@@ -196,11 +206,13 @@ def measure(
     n: int | None,
     repeats: int,
     step_steps: int = 0,
+    conv: str | None = None,
 ) -> dict[str, Any]:
-    """One row: times, FLOPs and matmul fractions of ``arch`` at ``size`` in ``dtype``."""
+    """One row: times, FLOPs and matmul fractions of ``arch`` at ``size`` in ``dtype`` (with
+    convolution lowering ``conv``, default the models')."""
     from eos.experiments.workspace import build_objective
 
-    config = configuration(arch, size, n)
+    config = configuration(arch, size, n, conv)
     objective, p0 = build_objective(config)
     p = jnp.asarray(p0, dtype)
     v = jnp.cos(jnp.arange(p.size, dtype=dtype))
@@ -212,6 +224,7 @@ def measure(
         "arch": arch, "size": size, "dtype": dtype, "n": config.n, "n_profile": n_paper,
         "d": int(p.size), "chunk_size": config.chunk_size,
         "model_kwargs": dict(config.model_kw), "lr": config.lr,
+        "conv": config.model_kw.get("conv", "matmul") if arch in CONV_ARCHS else "-",
     }  # fmt: skip
     flops = kernel_flops(objective, p, v)
     for k, call in _kernel_calls(objective, p, v).items():
@@ -294,16 +307,16 @@ def _ms(s: float) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """The Markdown table: one line per (architecture, size, dtype)."""
     head = (
-        "| arch | size | dtype | n | d | loss ms | grad ms | HVP ms | HVP GFLOP "
+        "| arch | conv | size | dtype | n | d | loss ms | grad ms | HVP ms | HVP GFLOP "
         "| HVP GFLOP/s | HVP / matmul | grad / matmul | HVP ms @ profile n | tracked step s |"
     )
-    out = [head, "|" + " --- |" * 3 + " ---: |" * 11]
+    out = [head, "|" + " --- |" * 4 + " ---: |" * 11]
     for r in rows:
         h, g = r["hvp"], r["grad"]
         scale = r["n_profile"] / r["n"]
         step = r.get("step", {}).get("step_s")
         out.append(
-            f"| {r['arch']} | {r['size']} | {r['dtype']} | {r['n']} | {r['d']:,} "
+            f"| {r['arch']} | {r.get('conv', '-')} | {r['size']} | {r['dtype']} | {r['n']} | {r['d']:,} "
             f"| {_ms(r['loss']['s'])} | {_ms(g['s'])} | {_ms(h['s'])} | {h['flops'] / 1e9:.3g} "
             f"| {h['flops_per_s'] / 1e9:.3g} | {h['fraction']:.0%} | {g['fraction']:.0%} "
             f"| {_ms(h['s'] * scale)} | {'-' if step is None else f'{step:.3g}'} |"
@@ -341,6 +354,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--conv", action="store_true", help="also compare the two float64/32 conv lowerings"
     )
+    p.add_argument("--lowering", nargs="+", choices=LOWERINGS, default=["matmul"],
+                   help="convolution lowerings of the CNN and ResNet18, side by side "
+                   "(eos.convolution; 'xla' is the reference the models used before)")  # fmt: skip
     p.add_argument("--json", help="write the rows as JSON to this path")
     args = p.parse_args(argv)
     if args.quick:
@@ -358,10 +374,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         for size in args.size:
             for dtype in args.dtype:
                 steps = args.step if size in args.step_sizes else 0
-                rows.append(
-                    measure(arch, size, dtype, n=args.n, repeats=args.repeats, step_steps=steps)
-                )
-                print(f"[throughput] {arch} {size} {dtype} done", file=sys.stderr, flush=True)
+                for conv in args.lowering if arch in CONV_ARCHS else [None]:
+                    rows.append(measure(arch, size, dtype, n=args.n, repeats=args.repeats,
+                                        step_steps=steps, conv=conv))  # fmt: skip
+                    print(f"[throughput] {arch} {conv or ''} {size} {dtype} done",
+                          file=sys.stderr, flush=True)  # fmt: skip
     print(f"{env['device']}, {env['cpu_count']} CPUs, JAX {env['jax']}, "
           f"load average {env['load_average'][0]:.2f} ({env['date']})")  # fmt: skip
     print(table(rows))

@@ -17,7 +17,10 @@
   (token id 0) is masked in attention and in pooling.
 
 All modules compute in the dtype of their parameters and inputs (``dtype=None``), so the same
-module runs in float32 and float64. :func:`build` constructs a model by name.
+module runs in float32 and float64. The convolutional modules take ``conv``, the lowering of
+their convolutions: ``"matmul"`` (default; im2col and one matrix multiply, whose derivatives
+stay fast inside loops, :mod:`eos.convolution`) or ``"xla"`` (XLA's convolution, the
+reference). :func:`build` constructs a model by name.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from eos.convolution import LOWERINGS, lowering
 
 __all__ = ["CNN", "MLP", "MODELS", "ResNet18", "Transformer", "build", "check_kwargs",
            "torch_init"]  # fmt: skip
@@ -64,6 +69,7 @@ class CNN(nn.Module):
 
     num_classes: int
     width: int = 32
+    conv: str = "matmul"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -76,6 +82,7 @@ class CNN(nn.Module):
                 padding="SAME",
                 kernel_init=torch_init,
                 bias_init=nn.initializers.zeros,
+                conv_general_dilated=lowering(self.conv),
             )(x)
             x = nn.swish(x)
             x = nn.avg_pool(x, (2, 2), strides=(2, 2), padding="SAME")
@@ -98,16 +105,18 @@ class _BasicBlock(nn.Module):
     width: int
     strides: int
     num_groups: int
+    conv: str = "matmul"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        s = (self.strides, self.strides)
-        y = nn.Conv(self.width, (3, 3), strides=s, padding=((1, 1), (1, 1)), use_bias=False)(x)
+        s, pad, f = (self.strides, self.strides), ((1, 1), (1, 1)), lowering(self.conv)
+        y = nn.Conv(self.width, (3, 3), s, pad, use_bias=False, conv_general_dilated=f)(x)
         y = nn.swish(_group_norm(self.width, self.num_groups)(y))
-        y = nn.Conv(self.width, (3, 3), padding=((1, 1), (1, 1)), use_bias=False)(y)
+        y = nn.Conv(self.width, (3, 3), padding=pad, use_bias=False, conv_general_dilated=f)(y)
         y = _group_norm(self.width, self.num_groups)(y)
         if x.shape[-1] != self.width or self.strides != 1:
-            x = nn.Conv(self.width, (1, 1), strides=s, use_bias=False, name="shortcut")(x)
+            x = nn.Conv(self.width, (1, 1), s, use_bias=False, conv_general_dilated=f,
+                        name="shortcut")(x)  # fmt: skip
             x = _group_norm(self.width, self.num_groups)(x)
         return nn.swish(y + x)
 
@@ -124,18 +133,22 @@ class ResNet18(nn.Module):
     widths: Sequence[int] = (16, 32, 64, 128)
     blocks_per_stage: int = 2
     num_groups: int = 16
+    conv: str = "matmul"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         if x.ndim != 4:
             raise ValueError(f"ResNet18 expects NHWC images (B, H, W, C), got shape {x.shape}")
         w0 = self.widths[0]
-        x = nn.Conv(w0, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, name="stem")(x)
+        x = nn.Conv(w0, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, name="stem",
+                    conv_general_dilated=lowering(self.conv))(x)  # fmt: skip
         x = nn.swish(_group_norm(w0, self.num_groups)(x))
         for i, width in enumerate(self.widths):
             for b in range(self.blocks_per_stage):
                 strides = 2 if (i > 0 and b == 0) else 1
-                x = _BasicBlock(width, strides, self.num_groups, name=f"stage{i}_block{b}")(x)
+                block = _BasicBlock(width, strides, self.num_groups, self.conv,
+                                    name=f"stage{i}_block{b}")  # fmt: skip
+                x = block(x)
         x = jnp.mean(x, axis=(1, 2))
         return nn.Dense(
             self.num_classes,
@@ -239,6 +252,10 @@ def check_kwargs(name: str, kw: dict) -> None:
     for key, value in kw.items():
         if key in _MINIMUM:
             validate.positive_int(value, f"model_kwargs[{key!r}]", minimum=_MINIMUM[key])
+    if "conv" in kw and kw["conv"] not in LOWERINGS:
+        raise ValueError(
+            f"model_kwargs['conv'] must be one of {', '.join(LOWERINGS)}, got {kw['conv']!r}"
+        )
     if "widths" in kw:
         widths = kw["widths"]
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
@@ -263,7 +280,8 @@ def build(name: str, *, num_classes: int, **kw) -> nn.Module:
     """The architecture ``name`` (one of :data:`MODELS`) with ``num_classes`` outputs.
 
     Keyword arguments go to the module: ``width`` (MLP, CNN), ``depth`` (MLP), ``widths`` and
-    ``blocks_per_stage`` (ResNet18), ``vocab_size`` (required), ``hidden_size``,
+    ``blocks_per_stage`` (ResNet18), ``conv`` (CNN, ResNet18: ``"matmul"`` or ``"xla"``),
+    ``vocab_size`` (required), ``hidden_size``,
     ``num_layers``, ``num_heads``, ``mlp_size``, ``max_len`` (Transformer).
     """
     key = name.lower() if isinstance(name, str) else name

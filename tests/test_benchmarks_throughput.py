@@ -21,10 +21,10 @@ def test_quick_mode_table_and_json(tmp_path, capsys):
     text = capsys.readouterr().out
     lines = [ln for ln in text.splitlines() if ln.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    assert header[:3] == ["arch", "size", "dtype"] and "HVP / matmul" in header
+    assert header[:4] == ["arch", "conv", "size", "dtype"] and "HVP / matmul" in header
     assert len(lines) == 2 + 1  # header, rule, one row: mlp smoke float64
     cells = [c.strip() for c in lines[2].strip("|").split("|")]
-    assert len(cells) == len(header) and cells[:3] == ["mlp", "smoke", "float64"]
+    assert len(cells) == len(header) and cells[:4] == ["mlp", "-", "smoke", "float64"]
     saved = json.loads(out.read_text())
     assert saved["rows"] == json.loads(json.dumps(rows))
     (row,) = saved["rows"]
@@ -36,6 +36,18 @@ def test_quick_mode_table_and_json(tmp_path, capsys):
         assert any(m["m"] == r["matmul_m"] and m["dtype"] == "float64" for m in saved["matmul"])
     # an HVP (forward over reverse) costs more than a gradient, which costs more than the loss
     assert row["loss"]["flops"] < row["grad"]["flops"] < row["hvp"]["flops"]
+
+
+def test_lowerings_side_by_side(capsys):
+    """``--lowering xla matmul``: one row per convolution lowering of the CNN, both doing the
+    same arithmetic up to the zero padding (XLA's count of a convolution leaves the padded
+    taps out, the im2col matrix multiply multiplies them; the copies cost no FLOPs)."""
+    rows = T.main(["--quick", "--arch", "cnn", "--lowering", "xla", "matmul"])
+    assert [r["conv"] for r in rows] == ["xla", "matmul"]
+    assert rows[0]["model_kwargs"]["conv"] == "xla" and rows[1]["model_kwargs"]["conv"] == "matmul"
+    xla, mine = (r["loss"]["flops"] for r in rows)
+    assert xla <= mine <= 1.15 * xla
+    assert "| cnn | xla | smoke |" in capsys.readouterr().out
 
 
 def test_xla_flops_of_a_dense_layer_is_the_explicit_count():
