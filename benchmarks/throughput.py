@@ -179,13 +179,16 @@ def kernel_flops(objective: Any, p: jax.Array, v: jax.Array) -> dict[str, float]
 def tracked_step(objective: Any, p: jax.Array, lr: float, steps: int) -> dict[str, float]:
     """Seconds per tracked float64 step and the step's mean counts of HVPs and gradients
     (``cost/matvecs``, ``cost/gradients``): one run of ``1 + steps`` steps with a checkpoint
-    after every step, timed between checkpoints (the first step, which compiles, apart)."""
+    after every step, timed between checkpoints (the first step, which compiles, apart). The
+    stopping rules are off (from the initialisation, App. D.3's eigengap stop can end a run at
+    its first step); ``RuntimeError`` if the run still ends before a second step."""
     from eos.dynamics import track
 
     stamps = [time.perf_counter()]
     traj = track(
         objective, p, lr=lr, steps=1 + steps, progress=False, generalized=True,
         diag_every=10**6, lambda2_every=10**6, checkpoint_every=1,
+        lambda2_threshold=math.inf, divergence_factor=math.inf,
         on_checkpoint=lambda _: stamps.append(time.perf_counter()),
     )  # fmt: skip
     stamps.append(time.perf_counter())  # the last step (and the run's wrap-up)
@@ -195,7 +198,11 @@ def tracked_step(objective: Any, p: jax.Array, lr: float, steps: int) -> dict[st
         for k in ("matvecs", "gradients")
         if f"cost/{k}" in traj.arrays
     }
-    return {"step_s": float(np.median(gaps[1:])), "step_first_s": float(gaps[0]), **count}
+    stop = str(traj.meta.get("stop_reason", ""))
+    if len(gaps) < 2:  # stopped after its first step: no step to time
+        raise RuntimeError(f"the tracked run stopped after {len(gaps)} step(s): {stop}")
+    return {"step_s": float(np.median(gaps[1:])), "step_first_s": float(gaps[0]),
+            "stop_reason": stop, **count}  # fmt: skip
 
 
 def measure(

@@ -27,6 +27,12 @@ against 8.4 s, and 0.37 s against 0.33 s. The lowering is the default of the mod
 reference (``tests/test_convolution.py`` compares the two: values, gradients and HVPs agree
 to rounding).
 
+Cost. The patches are ``k_h k_w`` times the input: a compiled block HVP of the paper's
+ResNet18 (8 vectors, 25 images, float64) needs 3.1 GB of temporaries against XLA's 1.5 GB, which
+the ghost batches (``chunk_size``) bound like any other per-example memory. At the top level of
+a program, where XLA's convolution is canonicalised, a loss evaluation is slower (paper CNN,
+250 images: 122 ms against 17 ms), but losses are rare in a tracked step and derivatives are not.
+
 Supported: 2-D, NHWC / HWIO / NHWC, any strides, padding ``"SAME"``, ``"VALID"`` or explicit
 pairs, no dilation, one feature group: the models' convolutions. Anything else raises.
 """
