@@ -104,6 +104,13 @@ _MLP = {
 #   cycle, 459 s). At this size the top two eigenvalues are close and the constrained trajectory
 #   strays from S = 2/eta (by 36% and 66% in those two runs), so the quick ResNet run shows the
 #   pipeline, not the theory's regime; the paper profile runs the full ResNet18.
+# - The paper's CNN width 32, tried on 3 Dec 2026 once the im2col lowering of the convolutions
+#   (eos.convolution) had made the quick CNN's tracked step 6.8x faster (6.2 s -> 0.92 s): CNN+MSE
+#   on 64 images reaches instability at step 81 (12.8 s) but stops at the eigengap after 30
+#   tracked steps (123 s, 4.1 s per step) with the blowup only (one quarter turn: its top two
+#   eigenvalues are too close at that size); CNN+logistic on 128 images reaches instability at
+#   step 513 (31 s) and spends 150 tracked steps (751 s, 5.0 s per step) before any blowup. The
+#   widths below show the four stages at a fifth of that time, so they stay.
 _CNN_MSE = {"paper": dict(width=32), "quick": dict(width=8), "smoke": dict(width=8)}
 _CNN_LOGISTIC = {"paper": dict(width=32), "quick": dict(width=4), "smoke": dict(width=8)}
 _RESNET = {
