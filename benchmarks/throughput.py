@@ -11,8 +11,8 @@ this script measures the wall-clock time of
   kernels of every tracked step, :class:`eos.objective.Objective`; best of ``--repeats`` after a
   compiling call, whose time is reported as ``compile_s``);
 * a tracked step (:func:`eos.dynamics.track` from the initialisation, float64 only: the
-  tracker computes in float64, App. D.3), where affordable: ``(T(1 + k) - T(1)) / k`` for runs
-  of ``1`` and ``1 + k`` steps, so that compilation and the start-up eigen-solve cancel;
+  tracker computes in float64, App. D.3), where affordable: the median time between the
+  per-step checkpoints of one run of ``1 + k`` steps, the first (compiling) step apart;
 
 the FLOP count of each kernel from XLA's cost analysis of the compiled program
 (``jax.jit(f).lower(...).compile().cost_analysis()["flops"]``); ghost batches are a
@@ -38,9 +38,9 @@ Usage::
 convolutions side by side (:mod:`eos.convolution`: XLA's convolution, which the models used
 until the im2col lowering replaced it, and the im2col lowering, their default now).
 
-``--conv`` adds the float64 convolution's two candidate lowerings on the paper CNN's layers
-(:func:`conv_lowerings`: XLA's convolution, which the models use, against im2col patches and
-one matrix multiply), forward and both transposes.
+``--conv`` adds the two lowerings on the paper CNN's single layers at the top level of a
+program (:func:`conv_lowerings`: XLA's convolution against :func:`eos.convolution.conv_matmul`),
+forward and both transposes.
 
 ``--json PATH`` writes every row (and the matmul rates) as JSON; the Markdown table goes to
 stdout. The machine is shared: the load average is printed with the table; quote timings
@@ -66,7 +66,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import eos  # noqa: E402,F401  (float64)
-from eos.convolution import LOWERINGS  # noqa: E402
+from eos.convolution import LOWERINGS, conv_matmul  # noqa: E402
 
 #: Architecture -> the App. E/G setting whose sizes it is measured at.
 ARCHS = {
@@ -151,12 +151,12 @@ def configuration(arch: str, size: str, n: int | None, conv: str | None = None) 
     return E.get_config(name, profile=size, **overrides)
 
 
-def _kernel_calls(objective: Any, p: jax.Array, v: jax.Array) -> dict[str, Callable]:
-    """The jitted kernels as functions of the data (the objective's own compiled programs)."""
+def _kernels(objective: Any, v: jax.Array) -> dict[str, Callable]:
+    """The objective's own jitted kernels as functions of ``(p, data)``."""
     return {
-        "loss": lambda data: objective._value(p, data),
-        "grad": lambda data: objective._grad(p, data),
-        "hvp": lambda data: objective._hvp(p, v, data),
+        "loss": lambda p, data: objective._value(p, data),
+        "grad": lambda p, data: objective._grad(p, data),
+        "hvp": lambda p, data: objective._hvp(p, v, data),
     }
 
 
@@ -168,12 +168,7 @@ def kernel_flops(objective: Any, p: jax.Array, v: jax.Array) -> dict[str, float]
     if data["w"].ndim == 2:  # ghost batches: the scan body is counted once
         chunks = int(data["w"].shape[0])
         data = jax.tree_util.tree_map(lambda a: a[0], data)
-    fns = {
-        "loss": lambda p, data: objective._value(p, data),
-        "grad": lambda p, data: objective._grad(p, data),
-        "hvp": lambda p, data: objective._hvp(p, v, data),
-    }
-    return {k: chunks * xla_flops(f, p, data) for k, f in fns.items()}
+    return {k: chunks * xla_flops(f, p, data) for k, f in _kernels(objective, v).items()}
 
 
 def tracked_step(objective: Any, p: jax.Array, lr: float, steps: int) -> dict[str, float]:
@@ -234,8 +229,8 @@ def measure(
         "conv": config.model_kw.get("conv", "matmul") if arch in CONV_ARCHS else "-",
     }  # fmt: skip
     flops = kernel_flops(objective, p, v)
-    for k, call in _kernel_calls(objective, p, v).items():
-        first, best = best_time(lambda call=call: call(objective._data), repeats)
+    for k, f in _kernels(objective, v).items():
+        first, best = best_time(lambda f=f: f(p, objective._data), repeats)
         m = matmul_side(flops[k])
         rate = matmul_rate(m, dtype, repeats)
         row[k] = {
@@ -251,20 +246,15 @@ def measure(
 
 
 def _conv_xla(x: jax.Array, w: jax.Array) -> jax.Array:
-    """The models' lowering: XLA's convolution (``nn.Conv``, 3x3, stride 1, SAME)."""
+    """XLA's convolution (3x3, stride 1, SAME): the models' ``conv="xla"`` reference."""
     dims = ("NHWC", "HWIO", "NHWC")
     return jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=dims)
 
 
 def _conv_patches(x: jax.Array, w: jax.Array) -> jax.Array:
-    """The same convolution as one matrix multiply: the 9 shifted copies of the padded input
-    concatenated along the channels (im2col), times the ``(9 C_in, C_out)`` kernel."""
-    b, h, wd, c = x.shape
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    cols = jnp.concatenate(
-        [xp[:, i : i + h, j : j + wd, :] for i in range(3) for j in range(3)], -1
-    )
-    return (cols.reshape(-1, 9 * c) @ w.reshape(9 * c, -1)).reshape(b, h, wd, -1)
+    """The same convolution as im2col patches times one matrix multiply
+    (:func:`eos.convolution.conv_matmul`, the models' default lowering)."""
+    return conv_matmul(x, w, (1, 1), ((1, 1), (1, 1)))
 
 
 def conv_lowerings(dtype: str, batch: int, repeats: int) -> list[dict[str, Any]]:
